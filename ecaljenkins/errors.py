@@ -1,0 +1,69 @@
+"""Every error the library raises on purpose.
+
+The library never prints: it raises one of these, and only the CLI edge
+(:mod:`ecaljenkins.cli.common`) turns them into a one-line message and an exit
+status. Input problems exit 2, problems of the servers we talk to exit 1, so a
+cron wrapper can tell "fix your command" from "try again later".
+"""
+
+
+class EcalError(Exception):
+    """Base class: ``str(err)`` is the one-line message shown to the user."""
+
+    exit_code = 1
+
+
+# --- bad input: the user can fix the command (exit 2) -----------------------
+
+class InputError(EcalError):
+    """Malformed value, unknown or duplicate name, bad usage."""
+
+    exit_code = 2
+
+
+class InvalidName(InputError):
+    """A campaign, run type or task name that could not be quoted safely."""
+
+
+class NotFound(InputError):
+    """An unknown campaign, run type, task, run or era."""
+
+
+class AlreadyExists(InputError):
+    """Creating something whose name is taken."""
+
+
+class DatabaseNotFound(NotFound):
+    """The ``--db`` database does not exist on the server (a wrong name: exit 2)."""
+
+
+class ConfigError(InputError):
+    """A broken catalogue/workflow file or a missing/wrong environment variable."""
+
+
+# --- the servers failed: retry later or call an admin (exit 1) --------------
+
+class ServerError(EcalError):
+    """A server we depend on failed."""
+
+
+class InfluxError(ServerError):
+    """InfluxDB answered with an error we do not classify further."""
+
+
+class InfluxUnreachable(InfluxError):
+    """No answer from InfluxDB (connection refused, timeout)."""
+
+
+class InfluxAuthError(InfluxError):
+    """Wrong InfluxDB credentials, or a privilege the user lacks."""
+
+
+
+
+class RegistryError(ServerError):
+    """The run registry (OMS) could not be read."""
+
+
+class JenkinsError(ServerError):
+    """Jenkins refused or failed a request."""
