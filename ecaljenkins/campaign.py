@@ -1,0 +1,413 @@
+"""Campaigns, their run types and the runs they hold, stored in InfluxDB.
+
+The layout is documented in ``docs/schema.md``. In short: configuration
+(``campaign``, ``rtype``, ``workflow``) is an append-only history of points, the
+latest point being the current state; runs are keyed by their number used as
+the point's timestamp, so a status change overwrites the (run, task) point in
+place and a whole campaign is read back with one query.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import Callable, Iterable
+
+from influxdb_client import Point
+
+from .errors import AlreadyExists, InputError, NotFound
+from .filters import Filter, matches_all, parse_all
+from .influx import Influx
+from .names import check_name, quote_str
+from .registry import Run
+
+STATUSES = ("new", "queued", "running", "done", "failed")
+KINDS = ("rereco", "prompt")
+DEFAULT_RTYPE = "all"
+#: the default run type keeps global runs only (the documented behaviour)
+DEFAULT_FILTERS = ("sequence == GLOBAL-RUN",)
+
+
+@dataclass(frozen=True)
+class RunType:
+    """A filter over run metadata and the tasks given to the runs it selects."""
+
+    name: str
+    filters: tuple[Filter, ...]
+    tasks: tuple[str, ...]
+
+    def matches(self, run) -> bool:
+        return matches_all(self.filters, run)
+
+
+@dataclass
+class Campaign:
+    """The current configuration of a campaign."""
+
+    name: str
+    kind: str
+    description: str
+    created: int
+    rtypes: dict[str, RunType] = field(default_factory=dict)
+    #: workflow definitions (JSON) recorded when their task was added
+    workflows: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def active_tasks(self) -> set[str]:
+        return {task for rtype in self.rtypes.values() for task in rtype.tasks}
+
+    @property
+    def active(self) -> bool:
+        """A campaign without any active task is not processed (documented deactivation)."""
+        return bool(self.active_tasks)
+
+    def rtype(self, name: str) -> RunType:
+        if name not in self.rtypes:
+            raise NotFound(f"run type {name!r} does not exist in campaign {self.name!r}"
+                           + _did_you_mean(name, self.rtypes))
+        return self.rtypes[name]
+
+    def tasks_for(self, run) -> tuple[list[str], list[str]]:
+        """(matching run types, their tasks in order) for a run."""
+        rtypes = [rt for rt in self.rtypes.values() if rt.matches(run)]
+        tasks = list(dict.fromkeys(t for rt in rtypes for t in rt.tasks))
+        return [rt.name for rt in rtypes], tasks
+
+
+@dataclass
+class InjectSummary:
+    injected: list[int] = field(default_factory=list)
+    unmatched: list[int] = field(default_factory=list)
+    present: list[int] = field(default_factory=list)
+    points: int = 0
+
+
+@dataclass
+class RtypeChange:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    backfilled: int = 0
+
+
+@dataclass
+class RunRow:
+    """A run of a campaign and the status of each of its tasks."""
+
+    run: int
+    fill: int | None
+    era: str | None
+    tasks: dict[str, str] = field(default_factory=dict)
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _user(influx: Influx) -> str:
+    return influx.user or getpass.getuser()
+
+
+def _split_config(series_list) -> tuple[dict, dict, dict]:
+    """Latest campaign/rtype/workflow point of each key, from a config query."""
+    campaigns, rtypes, workflows = {}, {}, {}
+    for series in series_list:
+        target, key = {"campaign": (campaigns, ("campaign",)),
+                       "rtype": (rtypes, ("campaign", "rtype")),
+                       "workflow": (workflows, ("campaign", "task"))}[series.name]
+        for row in series.dicts():  # time-ordered: the last point wins
+            target[tuple(row[k] for k in key)] = row
+    return campaigns, rtypes, workflows
+
+
+def _build(campaign_row: dict, rtypes: dict, workflows: dict) -> Campaign:
+    name = campaign_row["campaign"]
+    camp = Campaign(name, campaign_row.get("kind") or "rereco",
+                    campaign_row.get("description") or "", campaign_row["time"])
+    for (cname, rname), row in sorted(rtypes.items()):
+        if cname == name:
+            tasks = tuple(t for t in (row.get("tasks") or "").split(",") if t)
+            camp.rtypes[rname] = RunType(rname, tuple(parse_all(json.loads(row["filters"]))),
+                                         tasks)
+    camp.workflows = {task: row["definition"] for (cname, task), row in workflows.items()
+                      if cname == name}
+    return camp
+
+
+def list_campaigns(influx: Influx) -> list[Campaign]:
+    """Every campaign of the database, with its run types: one request."""
+    series = influx.query("SELECT * FROM campaign; SELECT * FROM rtype; "
+                          "SELECT * FROM workflow")
+    campaigns, rtypes, workflows = _split_config(series)
+    return [_build(row, rtypes, workflows) for (_name,), row in sorted(campaigns.items())]
+
+
+def run_counts(influx: Influx) -> dict[str, int]:
+    """Number of runs of every campaign of the database: one query."""
+    counts = {}
+    for series in influx.query("SELECT count(fill) FROM runinfo GROUP BY campaign"):
+        counts[series.tags.get("campaign")] = series.values[0][1]
+    return counts
+
+
+class RunCtrl:
+    """One campaign of one database: what ``ecalrunctrl.py`` does, as a Python API.
+
+    ``RunCtrl("ecal_prompt_v1", "test_rereco")`` reads its credentials from the
+    ``ECAL_INFLUXDB_*`` environment variables; pass an :class:`Influx` instead of
+    the database name to reuse a client.
+    """
+
+    def __init__(self, db: str | Influx, campaign: str):
+        self.influx = db if isinstance(db, Influx) else Influx.from_env(db)
+        self.campaign = check_name(campaign, "campaign")
+        self._where = f"campaign = {quote_str(self.campaign)}"
+
+    # --- configuration ---------------------------------------------------------
+
+    def info(self) -> Campaign:
+        """The campaign's current configuration (one request); NotFound if absent."""
+        w = self._where
+        series = self.influx.query(f"SELECT * FROM campaign WHERE {w}; "
+                                   f"SELECT * FROM rtype WHERE {w}; "
+                                   f"SELECT * FROM workflow WHERE {w}")
+        campaigns, rtypes, workflows = _split_config(series)
+        if (self.campaign,) not in campaigns:
+            known = [c.name for c in list_campaigns(self.influx)]
+            raise NotFound(f"campaign {self.campaign!r} does not exist in database "
+                           f"{self.influx.db!r}" + _did_you_mean(self.campaign, known))
+        return _build(campaigns[(self.campaign,)], rtypes, workflows)
+
+    def exists(self) -> bool:
+        try:
+            self.info()
+        except NotFound:
+            return False
+        return True
+
+    def create(self, kind: str = "rereco", description: str = "") -> Campaign:
+        """Create the campaign with the default run type ``all`` (global runs, no task)."""
+        if kind not in KINDS:
+            raise InputError(f"invalid campaign kind {kind!r}: use {' or '.join(KINDS)}")
+        if len(description) > 1024 or "\n" in description:
+            raise InputError("invalid description: one line of at most 1024 characters")
+        if self.exists():
+            raise AlreadyExists(f"campaign {self.campaign!r} already exists in database "
+                                f"{self.influx.db!r}")
+        now = time.time_ns()
+        self.influx.write([
+            Point("campaign").tag("campaign", self.campaign).field("kind", kind)
+            .field("description", description).field("event", "create")
+            .field("user", _user(self.influx)).time(now),
+            self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now)])
+        return self.info()
+
+    def _rtype_point(self, rtype: str, filters: list[str], tasks, event: str, now: int,
+                     added=(), removed=()) -> Point:
+        return (Point("rtype").tag("campaign", self.campaign).tag("rtype", rtype)
+                .field("filters", json.dumps(filters)).field("tasks", ",".join(tasks))
+                .field("event", event).field("added", ",".join(added))
+                .field("removed", ",".join(removed)).field("user", _user(self.influx))
+                .time(now))
+
+    def _workflow_points(self, camp: Campaign, tasks, definitions: dict, now: int) -> list:
+        """Record the definition of newly active tasks, so the campaign keeps it."""
+        return [Point("workflow").tag("campaign", self.campaign).tag("task", task)
+                .field("definition", definitions[task]).field("user", _user(self.influx))
+                .time(now)
+                for task in tasks if task in definitions and task not in camp.workflows]
+
+    def create_rtype(self, rtype: str, filters: list[str], tasks: Iterable[str] = (),
+                     definitions: dict | None = None) -> Campaign:
+        """Add a run type; ``definitions`` maps task -> workflow JSON to record."""
+        check_name(rtype, "run type")
+        tasks = [check_name(t, "task") for t in dict.fromkeys(tasks)]
+        parsed = parse_all(filters)
+        camp = self.info()
+        if rtype in camp.rtypes:
+            raise AlreadyExists(f"run type {rtype!r} already exists in campaign "
+                                f"{self.campaign!r}")
+        now = time.time_ns()
+        self.influx.write([self._rtype_point(rtype, [f.text for f in parsed], tasks, "create",
+                                             now, added=tasks),
+                           *self._workflow_points(camp, tasks, definitions or {}, now)])
+        return self.info()
+
+    def update_rtype(self, rtype: str, add: Iterable[str] = (), remove: Iterable[str] = (),
+                     filters: list[str] | None = None, backfill: bool = False,
+                     definitions: dict | None = None, refresh: Iterable[str] = ()
+                     ) -> RtypeChange:
+        """Add/remove active tasks, replace the filters, record workflow definitions.
+
+        Added tasks apply to runs injected from now on; with ``backfill`` the runs
+        already in the campaign that match the run type get them too (status new).
+        ``refresh`` re-records the definition of already active tasks on purpose.
+        """
+        check_name(rtype, "run type")
+        add = [check_name(t, "task") for t in dict.fromkeys(add)]
+        remove = [check_name(t, "task") for t in dict.fromkeys(remove)]
+        both = set(add) & set(remove)
+        if both:
+            raise InputError(f"task {sorted(both)[0]!r} is both added and removed")
+        parsed = parse_all(filters) if filters is not None else None
+        camp = self.info()
+        current = camp.rtype(rtype)
+        missing = [t for t in remove if t not in current.tasks]
+        if missing:
+            raise NotFound(f"task {missing[0]!r} is not active in run type {rtype!r} of "
+                           f"campaign {self.campaign!r}" + _did_you_mean(missing[0],
+                                                                         current.tasks))
+        definitions = definitions or {}
+        change = RtypeChange(added=[t for t in add if t not in current.tasks],
+                             removed=remove,
+                             unchanged=[t for t in add if t in current.tasks])
+        tasks = [t for t in current.tasks if t not in remove] + change.added
+        new_filters = parsed if parsed is not None else list(current.filters)
+        now = time.time_ns()
+        points = [self._rtype_point(rtype, [f.text for f in new_filters], tasks, "update", now,
+                                    change.added, change.removed)]
+        points += self._workflow_points(camp, change.added, definitions, now)
+        points += [Point("workflow").tag("campaign", self.campaign).tag("task", task)
+                   .field("definition", definitions[task]).field("user", _user(self.influx))
+                   .time(now) for task in refresh if task in definitions]
+        if backfill and change.added:
+            runtype = RunType(rtype, tuple(new_filters), tuple(tasks))
+            backfill_points = self._backfill_points(runtype, change.added)
+            change.backfilled = len(backfill_points)
+            points = backfill_points + points
+        self.influx.write(points)
+        return change
+
+    def _backfill_points(self, rtype: RunType, tasks: list[str]) -> list[Point]:
+        existing = {(row["time"], row["task"]) for row in self.influx.select(
+            f"SELECT status FROM run WHERE {self._where}")}
+        points = []
+        for run in self.stored_runs():
+            if rtype.matches(run):
+                points += [self._new_task_point(run, task) for task in tasks
+                           if (run.number, task) not in existing]
+        return points
+
+    # --- runs ------------------------------------------------------------------
+
+    def stored_runs(self) -> list[Run]:
+        """The runs of the campaign with the registry metadata stored at injection."""
+        rows = self.influx.select(f"SELECT meta FROM runinfo WHERE {self._where}")
+        return [Run.from_attrs(json.loads(row["meta"])) for row in rows]
+
+    def _new_task_point(self, run: Run, task: str) -> Point:
+        return (Point("run").tag("campaign", self.campaign).tag("task", task)
+                .field("status", "new").field("fill", int(run.fill)).field("era", run.era)
+                .field("attempt", 0).field("updated", time.time()).time(run.number))
+
+    def inject(self, runs: Iterable[Run], progress: Callable[[int, int], None] | None = None
+               ) -> InjectSummary:
+        """Add runs, each with status ``new`` for every task of every matching run type.
+
+        Idempotent: runs already in the campaign are left as they are. Writes go in
+        large batches; each run's ``runinfo`` point follows its task points, so a run
+        counts as present only once all its tasks are stored (an interrupted
+        injection is completed by running it again).
+        """
+        camp = self.info()
+        runs = sorted({run.number: run for run in runs}.values(), key=lambda r: r.number)
+        present = {row["time"] for row in self.influx.select(
+            f"SELECT fill FROM runinfo WHERE {self._where}")}
+        partial = {(row["time"], row["task"]) for row in self.influx.select(
+            f"SELECT status FROM run WHERE {self._where}")} if len(present) < len(runs) else set()
+        summary = InjectSummary()
+        points: list[Point] = []
+        for run in runs:
+            if run.number in present:
+                summary.present.append(run.number)
+                continue
+            rtypes, tasks = camp.tasks_for(run)
+            if not rtypes:
+                summary.unmatched.append(run.number)
+                continue
+            points += [self._new_task_point(run, task) for task in tasks
+                       if (run.number, task) not in partial]
+            points.append(Point("runinfo").tag("campaign", self.campaign)
+                          .field("fill", int(run.fill)).field("era", run.era)
+                          .field("rtypes", ",".join(rtypes))
+                          .field("meta", json.dumps(run.attrs, sort_keys=True, default=str))
+                          .time(run.number))
+            summary.injected.append(run.number)
+        summary.points = len(points)
+        self._write_with_progress(points, progress)
+        return summary
+
+    def _write_with_progress(self, points: list, progress) -> None:
+        from .influx import WRITE_BATCH
+        total = len(points)
+        for start in range(0, total, WRITE_BATCH):
+            self.influx.write(points[start:start + WRITE_BATCH])
+            if progress:
+                progress(min(start + WRITE_BATCH, total), total)
+
+    def task_rows(self, task: str | None = None, status: str | None = None,
+                  fields: str = "status, fill, era") -> list[dict]:
+        """Raw (run, task) rows of the campaign: one query, optionally filtered."""
+        where = self._where
+        if task:
+            where += f" AND task = {quote_str(check_name(task, 'task'))}"
+        if status:
+            where += f" AND status = {quote_str(check_status(status))}"
+        return self.influx.select(f"SELECT {fields} FROM run WHERE {where}")
+
+    def runs(self, task: str | None = None, status: str | None = None) -> list[RunRow]:
+        """Runs with the status of each task, optionally only those where ``task``
+        (or any task) has ``status``."""
+        self.info()
+        rows = self.task_rows()
+        by_run: dict[int, RunRow] = {}
+        for row in rows:
+            item = by_run.setdefault(row["time"], RunRow(row["time"], row.get("fill"),
+                                                         row.get("era")))
+            item.tasks[row["task"]] = row["status"]
+        if status:
+            check_status(status)
+        selected = []
+        for item in sorted(by_run.values(), key=lambda r: r.run):
+            if task and task not in item.tasks:
+                continue
+            if status and status not in ([item.tasks[task]] if task else item.tasks.values()):
+                continue
+            selected.append(item)
+        return selected
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """{task: {status: number of runs}} for every task known to the campaign."""
+        camp = self.info()
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for task in sorted(camp.active_tasks):
+            counts[task]
+        for row in self.task_rows(fields="status"):
+            counts[row["task"]][row["status"]] += 1
+        return {task: dict(c) for task, c in sorted(counts.items())}
+
+    def set_status(self, task: str, runs: Iterable[int], status: str, **fields) -> int:
+        """Set the status (and extra fields) of ``task`` for ``runs``: one write."""
+        check_name(task, "task")
+        check_status(status)
+        now = time.time()
+        points = []
+        for run in runs:
+            point = (Point("run").tag("campaign", self.campaign).tag("task", task)
+                     .field("status", status).field("updated", now))
+            for key, value in fields.items():
+                point.field(key, value)
+            points.append(point.time(int(run)))
+        self.influx.write(points)
+        return len(points)
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise InputError(f"invalid status {status!r}: use one of {', '.join(STATUSES)}")
+    return status

@@ -1,0 +1,34 @@
+"""``create`` and ``list``: campaigns of a database."""
+
+from ..campaign import KINDS, list_campaigns, run_counts
+from .common import influx, print_json, print_table, runctrl, subcommand
+
+
+def register(sub) -> None:
+    p = subcommand(sub, "create", create, "create a new campaign (run type 'all', no task)")
+    p.add_argument("--kind", choices=KINDS, default="rereco",
+                   help="rereco: runs are injected; prompt: runs are fetched from the "
+                        "registry as they arrive (default: rereco)")
+    p.add_argument("--description", default="", help="one line saying what it is for")
+    p = subcommand(sub, "list", list_, "list the campaigns of the database")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def create(args) -> None:
+    camp = runctrl(args).create(args.kind, args.description)
+    print(f"created {camp.kind} campaign {camp.name!r} in database {args.db or 'default'!r} "
+          f"with run type 'all' (global runs, no task yet)")
+
+
+def list_(args) -> None:
+    client = influx(args)
+    campaigns, counts = list_campaigns(client), run_counts(client)
+    rows = [{"campaign": c.name, "kind": c.kind, "active": c.active,
+             "tasks": sorted(c.active_tasks), "runs": counts.get(c.name, 0),
+             "description": c.description} for c in campaigns]
+    if args.json:
+        print_json(rows)
+        return
+    print_table(["campaign", "kind", "state", "runs", "active tasks", "description"],
+                [[r["campaign"], r["kind"], "active" if r["active"] else "inactive",
+                  r["runs"], ",".join(r["tasks"]) or "-", r["description"]] for r in rows])

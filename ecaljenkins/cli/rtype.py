@@ -1,0 +1,62 @@
+"""``rtype-create``, ``rtype-update``, ``rtype-list``: run types and their active tasks."""
+
+from .common import print_json, print_table, runctrl, split_list, subcommand, warn
+
+
+def register(sub) -> None:
+    p = subcommand(sub, "rtype-create", create, "add a run type to a campaign")
+    p.add_argument("--type", "-t", dest="rtype", required=True, help="run type name")
+    p.add_argument("--filter", action="append", required=True, metavar="EXPR",
+                   help="'ATTR OP VALUE', OP one of == != < <= > >= ~ in; repeat to AND")
+    p.add_argument("--add", nargs="+", default=[], metavar="TASK", help="active tasks")
+    p = subcommand(sub, "rtype-update", update,
+                   "add/remove active tasks of a run type, or replace its filters")
+    p.add_argument("--type", "-t", dest="rtype", default="all",
+                   help="run type name (default: all)")
+    p.add_argument("--add", nargs="+", default=[], metavar="TASK",
+                   help="tasks to activate (space or comma separated)")
+    p.add_argument("--remove", nargs="+", default=[], metavar="TASK",
+                   help="tasks to deactivate (space or comma separated)")
+    p.add_argument("--filter", action="append", metavar="EXPR",
+                   help="replace the filters (repeat to AND)")
+    p.add_argument("--backfill", action="store_true",
+                   help="also give added tasks to the matching runs already in the campaign")
+    p = subcommand(sub, "rtype-list", list_, "list the run types, filters and active tasks")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def create(args) -> None:
+    ctrl = runctrl(args)
+    ctrl.create_rtype(args.rtype, args.filter, split_list(args.add))
+    print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
+
+
+def update(args) -> None:
+    ctrl = runctrl(args)
+    add, remove = split_list(args.add), split_list(args.remove)
+    if not (add or remove or args.filter):
+        from .common import raise_usage
+        raise_usage("nothing to do: give --add, --remove or --filter")
+    change = ctrl.update_rtype(args.rtype, add, remove, args.filter, args.backfill)
+    for task in change.unchanged:
+        warn(f"task {task!r} was already active in run type {args.rtype!r}")
+    parts = [f"added {','.join(change.added)}" if change.added else "",
+             f"removed {','.join(change.removed)}" if change.removed else "",
+             "filters replaced" if args.filter else "",
+             f"backfilled {change.backfilled} run tasks" if args.backfill else ""]
+    summary = "; ".join(p for p in parts if p) or "nothing changed"
+    print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
+
+
+def list_(args) -> None:
+    camp = runctrl(args).info()
+    rtypes = [{"rtype": rt.name, "filters": [f.text for f in rt.filters],
+               "tasks": list(rt.tasks)} for rt in camp.rtypes.values()]
+    if args.json:
+        print_json({"campaign": camp.name, "active": camp.active, "rtypes": rtypes})
+        return
+    print_table(["run type", "filters", "active tasks"],
+                [[r["rtype"], " AND ".join(r["filters"]) or "(all runs)",
+                  ",".join(r["tasks"]) or "-"] for r in rtypes])
+    if not camp.active:
+        print(f"campaign {camp.name!r} has no active task: it is not processed")

@@ -1,0 +1,100 @@
+"""``inject``, ``runs``, ``status``: the runs of a campaign."""
+
+import sys
+
+from ..campaign import STATUSES
+from ..errors import InputError
+from .common import print_json, print_table, runctrl, subcommand
+
+
+def register(sub) -> None:
+    p = subcommand(sub, "inject", inject, "add runs to a campaign (status new for each task)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--runs", metavar="RUNS",
+                      help="comma separated list of run(s) to inject in the campaign")
+    what.add_argument("--range", dest="rrange", metavar="RRANGE",
+                      help="define a range of runs to be injected (min,max)")
+    what.add_argument("--era", metavar="ERA",
+                      help="inject all runs belonging to a given CMS data acquisition era")
+    p = subcommand(sub, "runs", runs, "list the runs of a campaign and their task statuses")
+    p.add_argument("--task", help="only runs having this task")
+    p.add_argument("--status", choices=STATUSES,
+                   help="only runs where the task (or any task) has this status")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = subcommand(sub, "status", status, "count the runs of each task in each status")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def parse_run(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or not 0 < int(text) < 10**9:
+        raise InputError(f"invalid run number {text!r}: expected a positive integer")
+    return int(text)
+
+
+def parse_runs(text: str) -> list[int]:
+    """``355100,355101`` -> [355100, 355101]; empty items are an error, not skipped."""
+    return [parse_run(item) for item in text.split(",")]
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise InputError(f"invalid run range {text!r}: expected MIN,MAX")
+    first, last = (parse_run(p) for p in parts)
+    if first > last:
+        raise InputError(f"invalid run range {text!r}: {first} is greater than {last}")
+    return first, last
+
+
+def select_runs(args, registry):
+    if args.runs is not None:
+        return registry.runs(parse_runs(args.runs))
+    if args.rrange is not None:
+        return registry.run_range(*parse_range(args.rrange))
+    return registry.era(args.era)
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\rwriting [{'#' * filled}{'.' * (width - filled)}] {done}/{total} points")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def inject(args) -> None:
+    from ..registry import open_registry
+    ctrl = runctrl(args)
+    if args.runs is not None:
+        parse_runs(args.runs)  # refuse malformed input before any request
+    elif args.rrange is not None:
+        parse_range(args.rrange)
+    found = select_runs(args, open_registry())
+    summary = ctrl.inject(found, progress=_progress if sys.stderr.isatty() else None)
+    print(f"campaign {ctrl.campaign!r}: {len(summary.injected)} run(s) injected, "
+          f"{len(summary.unmatched)} matched no run type, "
+          f"{len(summary.present)} already present")
+
+
+def runs(args) -> None:
+    rows = runctrl(args).runs(args.task, args.status)
+    if args.json:
+        print_json([{"run": r.run, "fill": r.fill, "era": r.era, "tasks": r.tasks}
+                    for r in rows])
+        return
+    tasks = sorted({t for r in rows for t in r.tasks}) if not args.task else [args.task]
+    print_table(["run", "fill", "era", *tasks],
+                [[r.run, r.fill, r.era, *(r.tasks.get(t, "-") for t in tasks)] for r in rows])
+
+
+def status(args) -> None:
+    ctrl = runctrl(args)
+    counts = ctrl.status_counts()
+    if args.json:
+        print_json({"campaign": ctrl.campaign, "tasks": counts})
+        return
+    print_table(["task", *STATUSES, "total"],
+                [[task, *(c.get(s, 0) for s in STATUSES), sum(c.values())]
+                 for task, c in counts.items()])
