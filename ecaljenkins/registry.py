@@ -381,7 +381,8 @@ class OmsRegistry(Registry):
     """CMS OMS API v1 (JSON:API), authenticated with CERN SSO client credentials.
 
     Every question is one filtered ``runs`` query (paged), never one query per
-    run. The access token is fetched once, on the first query. Neither the client
+    run; only a failed lookup asks more, to name the closest run or the known eras.
+    The access token is fetched once, on the first query. Neither the client
     secret nor the token ever appears in an error message.
     """
 
