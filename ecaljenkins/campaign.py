@@ -285,7 +285,7 @@ class RunCtrl:
 
     def _backfill_points(self, rtype: RunType, tasks: list[str]) -> list[Point]:
         existing = {(row["time"], row["task"]) for row in self.influx.select(
-            f"SELECT status FROM run WHERE {self._where}")}
+            f"SELECT status FROM run WHERE {self._where} GROUP BY task")}
         points = []
         for run in self.stored_runs():
             if rtype.matches(run):
@@ -319,7 +319,7 @@ class RunCtrl:
         present = {row["time"] for row in self.influx.select(
             f"SELECT fill FROM runinfo WHERE {self._where}")}
         partial = {(row["time"], row["task"]) for row in self.influx.select(
-            f"SELECT status FROM run WHERE {self._where}")} if len(present) < len(runs) else set()
+            f"SELECT status FROM run WHERE {self._where} GROUP BY task")} if len(present) < len(runs) else set()
         summary = InjectSummary()
         points: list[Point] = []
         for run in runs:
@@ -358,7 +358,7 @@ class RunCtrl:
             where += f" AND task = {quote_str(check_name(task, 'task'))}"
         if status:
             where += f" AND status = {quote_str(check_status(status))}"
-        return self.influx.select(f"SELECT {fields} FROM run WHERE {where}")
+        return self.influx.select(f"SELECT {fields} FROM run WHERE {where} GROUP BY task")
 
     def runs(self, task: str | None = None, status: str | None = None) -> list[RunRow]:
         """Runs with the status of each task, optionally only those where ``task``
