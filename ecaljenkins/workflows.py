@@ -1,0 +1,244 @@
+"""The workflow catalogue: what each task runs and how the scheduler treats it.
+
+The catalogue (``jobs/workflows.yaml``, or ``ECAL_WORKFLOWS``, or ``--workflows``)
+maps a task name to its definition. It is checked completely when loaded, so a
+typo is reported once, as one line naming the file, the workflow and the key,
+instead of surfacing later as a broken Jenkins job or a stuck scheduler.
+
+A :class:`Workflow` validates itself, so a definition read back from InfluxDB
+(where the campaign records the JSON of each task it uses, see
+``docs/schema.md``) is held to the same rules as one read from the catalogue.
+Commands are carried unchanged to ``bash -c``; the only characters refused are
+those that cannot survive the trip through Jenkins' XML configuration
+(control characters other than tab and newline).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError, InvalidName
+from .names import check_name
+
+GROUPS = ("run", "fill", "era")
+#: the catalogue shipped with the project, next to the rendered jobs
+DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "jobs" / "workflows.yaml"
+#: characters XML 1.0 cannot carry (Jenkins stores jobs as XML); a carriage
+#: return is refused too, since XML parsers turn it into a newline
+_NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """One processing step: the command a build runs and its scheduling rules."""
+
+    task: str
+    command: str
+    depends_on: tuple[str, ...] = ()
+    group_by: str = "run"
+    max_retries: int = 2
+    retry_delay: float = 30.0
+    max_in_flight: int | None = None
+    node: str | None = None
+    timeout_minutes: int = 120
+    description: str = ""
+
+    def __post_init__(self):
+        task = self.task
+        try:
+            check_name(task, "task name")
+        except InvalidName as err:
+            raise ConfigError(str(err)) from None
+
+        def bad(key, why):
+            raise ConfigError(f"workflow {task!r}: key {key!r} {why}, "
+                              f"not {_short(getattr(self, key))}")
+
+        def text(key, optional=False):
+            value = getattr(self, key)
+            if value is None and optional:
+                return
+            if not isinstance(value, str):
+                bad(key, "must be a string" + (" or null" if optional else ""))
+            if _NOT_XML.search(value):
+                bad(key, "must not contain control characters (only tab and newline)")
+
+        text("command")
+        if not self.command.strip():
+            bad("command", "must not be empty")
+        if not isinstance(self.depends_on, (list, tuple)) or not all(
+                isinstance(dep, str) for dep in self.depends_on):
+            bad("depends_on", "must be a list of task names")
+        for dep in self.depends_on:
+            try:
+                check_name(dep, "task name")
+            except InvalidName as err:
+                raise ConfigError(f"workflow {task!r}: key 'depends_on': {err}") from None
+        if len(set(self.depends_on)) != len(self.depends_on):
+            bad("depends_on", "lists a task twice")
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        if self.group_by not in GROUPS:
+            bad("group_by", f"must be one of {', '.join(GROUPS)}")
+        if not _is_int(self.max_retries) or self.max_retries < 0:
+            bad("max_retries", "must be an integer >= 0")
+        if not _is_number(self.retry_delay) or self.retry_delay < 0:
+            bad("retry_delay", "must be a number of seconds >= 0")
+        object.__setattr__(self, "retry_delay", float(self.retry_delay))
+        if self.max_in_flight is not None and (
+                not _is_int(self.max_in_flight) or self.max_in_flight < 1):
+            bad("max_in_flight", "must be an integer >= 1 or null (unlimited)")
+        text("node", optional=True)
+        if self.node is not None and not self.node.strip():
+            bad("node", "must not be empty (use null for any agent)")
+        if not _is_int(self.timeout_minutes) or self.timeout_minutes < 1:
+            bad("timeout_minutes", "must be an integer >= 1")
+        text("description")
+
+    @classmethod
+    def from_dict(cls, task: str, data) -> "Workflow":
+        """A workflow from its catalogue entry, refusing unknown or missing keys."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"workflow {task!r}: the definition must be a mapping "
+                              f"of keys (command, depends_on, ...), not {_short(data)}")
+        known = [f.name for f in fields(cls) if f.name != "task"]
+        for key in data:
+            if key not in known:
+                hint = closest(str(key), known)
+                raise ConfigError(f"workflow {task!r}: unknown key {key!r}"
+                                  + (f" (did you mean {hint!r}?)" if hint else "")
+                                  + f"; known keys: {', '.join(known)}")
+        if "command" not in data:
+            raise ConfigError(f"workflow {task!r}: key 'command' is required")
+        return cls(task, **data)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): equal workflows give equal text."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Workflow":
+        """The workflow a campaign recorded with :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"stored workflow definition is not valid JSON: {err}") from None
+        if not isinstance(data, dict) or "task" not in data:
+            raise ConfigError("stored workflow definition has no 'task'")
+        task = data.pop("task")
+        return cls.from_dict(task, data)
+
+    def retry_wait(self, attempt: int) -> float:
+        """Seconds to wait before build number ``attempt`` (1 = the first retry).
+
+        The delay doubles with each retry so that a struggling service (EOS,
+        the conditions database) gets room to recover; the first build waits 0.
+        """
+        if attempt < 1:
+            return 0.0
+        return self.retry_delay * 2 ** (attempt - 1)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing duplicate keys: a task defined twice is a mistake."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def catalogue_path(path: str | os.PathLike | None = None) -> Path:
+    """Which catalogue to read: ``path``, else ``$ECAL_WORKFLOWS``, else the shipped one."""
+    return Path(path or os.environ.get("ECAL_WORKFLOWS") or DEFAULT_CATALOGUE)
+
+
+def load_catalogue(path: str | os.PathLike | None = None) -> dict[str, Workflow]:
+    """Read and check the whole catalogue; every problem is a one-line ConfigError."""
+    source = catalogue_path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"workflow catalogue {source} not found "
+                          "(give --workflows PATH or set ECAL_WORKFLOWS)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"workflow catalogue {source} cannot be read: {err}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}{line}: invalid YAML: {err.problem or err.context}") \
+            from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the catalogue must be a mapping of task name to "
+                          f"definition, not {type(data).__name__}")
+    if not data:
+        raise ConfigError(f"{source}: the catalogue defines no workflow")
+    try:
+        catalogue = {}
+        for task, definition in data.items():
+            catalogue[task] = Workflow.from_dict(task, definition)
+        _check_dependencies(catalogue)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return catalogue
+
+
+def _check_dependencies(catalogue: dict[str, Workflow]) -> None:
+    """Every ``depends_on`` target exists and no chain of dependencies loops."""
+    for wf in catalogue.values():
+        for dep in wf.depends_on:
+            if dep not in catalogue:
+                hint = closest(dep, catalogue)
+                raise ConfigError(f"workflow {wf.task!r}: key 'depends_on': unknown task "
+                                  f"{dep!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+    done: set[str] = set()
+
+    def visit(task: str, path: list[str]) -> None:
+        if task in path:
+            cycle = path[path.index(task):] + [task]
+            raise ConfigError(f"workflow {task!r}: key 'depends_on': dependency cycle "
+                              + " -> ".join(cycle))
+        if task in done:
+            return
+        for dep in catalogue[task].depends_on:
+            visit(dep, path + [task])
+        done.add(task)
+
+    for task in sorted(catalogue):
+        visit(task, [])
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name most like ``name``, for "did you mean" hints (None if none is close)."""
+    matches = difflib.get_close_matches(name, list(known), n=1)
+    return matches[0] if matches else None

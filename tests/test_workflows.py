@@ -1,0 +1,207 @@
+"""The workflow catalogue: the shipped file, defaults, JSON round trip, and every refusal."""
+
+import json
+import textwrap
+
+import pytest
+
+from ecaljenkins.errors import ConfigError, InputError
+from ecaljenkins.workflows import (DEFAULT_CATALOGUE, Workflow, closest, load_catalogue)
+
+
+def write(tmp_path, text, name="workflows.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def refusal(tmp_path, text) -> str:
+    """The one-line message of loading a broken catalogue."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_catalogue(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert isinstance(err.value, InputError) and err.value.exit_code == 2
+    return message
+
+
+def test_shipped_catalogue_is_valid_and_realistic(monkeypatch):
+    monkeypatch.delenv("ECAL_WORKFLOWS", raising=False)
+    catalogue = load_catalogue()
+    assert {"demo-reco", "demo-calib", "pi0-mon", "laser-mon", "phisym-reco", "phisym-calib",
+            "ecalelf-ntuples", "timing-calib"} <= set(catalogue)
+    assert catalogue["demo-calib"].depends_on == ("demo-reco",)
+    assert catalogue["demo-reco"].command.startswith("python3 examples/demo_reco.py")
+    assert catalogue["demo-calib"].command.startswith("python3 examples/demo_calib.py")
+    assert catalogue["phisym-calib"].depends_on == ("phisym-reco",)
+    assert catalogue["phisym-calib"].group_by == "fill"
+    assert catalogue["timing-calib"].group_by == "era"
+    assert all(task == wf.task for task, wf in catalogue.items())
+    # multi-line shell with braces reaches the definition unchanged
+    assert '"phisym_${RUN_NUMBER}.root"' in catalogue["phisym-reco"].command
+    assert catalogue["phisym-reco"].command.count("\n") >= 4
+
+
+def test_catalogue_path_precedence(tmp_path, monkeypatch):
+    from_env = write(tmp_path, "env-task: {command: 'true'}\n", "env.yaml")
+    explicit = write(tmp_path, "explicit-task: {command: 'true'}\n", "explicit.yaml")
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(from_env))
+    assert list(load_catalogue()) == ["env-task"]
+    assert list(load_catalogue(explicit)) == ["explicit-task"]
+    monkeypatch.delenv("ECAL_WORKFLOWS")
+    assert set(load_catalogue()) == set(load_catalogue(DEFAULT_CATALOGUE))
+
+
+def test_defaults_and_types(tmp_path):
+    catalogue = load_catalogue(write(tmp_path, """\
+        minimal:
+          command: echo hello
+        full:
+          command: "echo {a} '$b' \\"c\\""
+          depends_on: [minimal]
+          group_by: era
+          max_retries: 0
+          retry_delay: 2
+          max_in_flight: 3
+          node: "el9 && !gpu"
+          timeout_minutes: 5
+          description: Everything set.
+        """))
+    assert catalogue["minimal"] == Workflow("minimal", "echo hello")
+    wf = catalogue["minimal"]
+    assert (wf.depends_on, wf.group_by, wf.max_retries, wf.retry_delay, wf.max_in_flight,
+            wf.node, wf.timeout_minutes, wf.description) == (
+        (), "run", 2, 30.0, None, None, 120, "")
+    full = catalogue["full"]
+    assert full.command == "echo {a} '$b' \"c\""
+    assert full.depends_on == ("minimal",) and full.group_by == "era"
+    assert full.retry_delay == 2.0 and isinstance(full.retry_delay, float)
+    assert (full.max_retries, full.max_in_flight, full.node, full.timeout_minutes) == (
+        0, 3, "el9 && !gpu", 5)
+
+
+def test_json_round_trip_is_canonical():
+    wf = Workflow("phisym-calib", "a\n'b' {c} $d", depends_on=("phisym-reco",),
+                  group_by="fill", max_in_flight=4, node="el9", description="x")
+    text = wf.to_json()
+    assert Workflow.from_json(text) == wf
+    data = json.loads(text)
+    assert list(data) == sorted(data)
+    assert data["depends_on"] == ["phisym-reco"] and data["task"] == "phisym-calib"
+    assert " " not in text.replace("\n", "").split('"command":')[0]  # compact separators
+    # equal definitions, whatever the way they were written, give equal text
+    assert Workflow("t", "c", retry_delay=30, depends_on=["a"]).to_json() == \
+        Workflow("t", "c", retry_delay=30.0, depends_on=("a",)).to_json()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("not json", "not valid JSON"),
+    ('{"command": "x"}', "no 'task'"),
+    ('["task"]', "no 'task'"),
+    ('{"task": "t", "command": "x", "colour": 1}', "unknown key 'colour'"),
+    ('{"task": "t", "command": "x", "max_retries": -1}', "'max_retries'"),
+])
+def test_from_json_refuses_bad_definitions(text, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        Workflow.from_json(text)
+
+
+def test_retry_wait_doubles():
+    wf = Workflow("t", "true", retry_delay=30)
+    assert [wf.retry_wait(a) for a in (0, 1, 2, 3, 4)] == [0.0, 30.0, 60.0, 120.0, 240.0]
+    assert Workflow("t", "true", retry_delay=0).retry_wait(5) == 0.0
+
+
+def test_closest():
+    assert closest("phisym-rec", ["phisym-reco", "pi0-mon"]) == "phisym-reco"
+    assert closest("zzz", ["phisym-reco", "pi0-mon"]) is None
+    assert closest("x", []) is None
+
+
+@pytest.mark.parametrize("text, fragments", [
+    # unknown and missing keys
+    ("a:\n  command: x\n  max_retry: 3\n", ["workflow 'a'", "unknown key 'max_retry'",
+                                            "did you mean 'max_retries'"]),
+    ("a:\n  depends_on: []\n", ["workflow 'a'", "'command' is required"]),
+    # wrong types and ranges
+    ("a:\n  command: 42\n", ["workflow 'a'", "'command'", "must be a string"]),
+    ("a:\n  command: '   '\n", ["'command'", "must not be empty"]),
+    ("a:\n  command: x\n  max_retries: -1\n", ["'max_retries'", ">= 0", "-1"]),
+    ("a:\n  command: x\n  max_retries: true\n", ["'max_retries'", "integer"]),
+    ("a:\n  command: x\n  max_retries: 1.5\n", ["'max_retries'", "integer"]),
+    ("a:\n  command: x\n  retry_delay: soon\n", ["'retry_delay'", "number", "'soon'"]),
+    ("a:\n  command: x\n  retry_delay: -2\n", ["'retry_delay'", ">= 0"]),
+    ("a:\n  command: x\n  retry_delay: .nan\n", ["'retry_delay'"]),
+    ("a:\n  command: x\n  max_in_flight: 0\n", ["'max_in_flight'", ">= 1 or null"]),
+    ("a:\n  command: x\n  group_by: lumi\n", ["'group_by'", "run, fill, era", "'lumi'"]),
+    ("a:\n  command: x\n  node: 5\n", ["'node'", "string or null"]),
+    ("a:\n  command: x\n  node: ''\n", ["'node'", "empty"]),
+    ("a:\n  command: x\n  timeout_minutes: 0\n", ["'timeout_minutes'", ">= 1"]),
+    ("a:\n  command: x\n  description: [x]\n", ["'description'", "string"]),
+    ("a:\n  command: x\n  depends_on: b\n", ["'depends_on'", "list of task names"]),
+    ("a:\n  command: x\n  depends_on: [b, b]\n", ["'depends_on'", "twice"]),
+    ("a: echo hi\n", ["workflow 'a'", "must be a mapping"]),
+    # characters XML (hence Jenkins) cannot carry
+    ('a:\n  command: "echo \\x01"\n', ["'command'", "control characters"]),
+    ('a:\n  command: "echo\\r\\nok"\n', ["'command'", "control characters"]),
+    ('a:\n  command: x\n  description: "\\0"\n', ["'description'", "control characters"]),
+    # names
+    ("'bad name':\n  command: x\n", ["invalid task name 'bad name'"]),
+    ("'-dash':\n  command: x\n", ["invalid task name '-dash'"]),
+    ("'a{b}':\n  command: x\n", ["invalid task name 'a{b}'"]),
+    ("12:\n  command: x\n", ["invalid task name 12"]),
+    ("a:\n  command: x\n  depends_on: ['$(rm)']\n", ["workflow 'a'", "'depends_on'",
+                                                     "invalid task name"]),
+    # dependencies
+    ("phisym-calib:\n  command: x\n  depends_on: [phisym-rec]\n"
+     "phisym-reco:\n  command: x\n",
+     ["workflow 'phisym-calib'", "'depends_on'", "unknown task 'phisym-rec'",
+      "did you mean 'phisym-reco'"]),
+    ("a:\n  command: x\n  depends_on: [b]\nb:\n  command: x\n  depends_on: [c]\n"
+     "c:\n  command: x\n  depends_on: [a]\n", ["dependency cycle a -> b -> c -> a"]),
+    ("a:\n  command: x\n  depends_on: [a]\n", ["dependency cycle a -> a"]),
+    # the file itself
+    ("a:\n  command: x\n b: [\n", ["invalid YAML"]),
+    ("- a\n- b\n", ["must be a mapping", "not list"]),
+    ("just text\n", ["must be a mapping", "not str"]),
+    ("", ["must be a mapping", "not NoneType"]),
+    ("{}\n", ["defines no workflow"]),
+    ("a:\n  command: x\nb:\n  command: y\na:\n  command: z\n", [":5:", "duplicate key 'a'"]),
+])
+def test_refusals_name_file_workflow_and_key(tmp_path, text, fragments):
+    message = refusal(tmp_path, text)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_yaml_syntax_error_gives_the_line(tmp_path):
+    message = refusal(tmp_path, """\
+        a:
+          command: echo ok
+        b:
+          command: "unterminated
+        """)
+    assert ":4:" in message or ":5:" in message, message
+    message = refusal(tmp_path, "a:\n  command: x\n\tb: 1\n")
+    assert ":3:" in message, message
+
+
+def test_missing_and_unreadable_catalogue(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECAL_WORKFLOWS", raising=False)
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml not found .*ECAL_WORKFLOWS"):
+        load_catalogue(tmp_path / "nowhere.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"a:\n  command: caf\xe9\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_catalogue(tmp_path / "latin1.yaml")
+
+
+def test_workflow_validates_itself():
+    """Definitions built in code (or read back from InfluxDB) obey the same rules."""
+    with pytest.raises(ConfigError, match="'group_by'"):
+        Workflow("t", "x", group_by="lumi")
+    with pytest.raises(ConfigError, match="invalid task name"):
+        Workflow("t;rm", "x")
+    with pytest.raises(ConfigError, match="'command'"):
+        Workflow("t", "a\x00b")
