@@ -1,0 +1,358 @@
+"""Jenkins jobs: rendered from jinja2 templates to Jenkins Job Builder YAML, pushed by JJB.
+
+Each campaign gets one file, ``<output_dir>/<db>/<campaign>.yaml``, with one
+freestyle job per workflow; the jobs of inactive tasks are rendered disabled
+rather than left out, so their build history survives a deactivation. The
+scheduler triggers these jobs one build per (run, task) with python-jenkins.
+
+Two layers of quoting stand between a catalogue entry and Jenkins, and both are
+applied to every value in :func:`yaml_value`: JJB 6 formats ``{name}`` in every
+string of a job, not only of job-templates (``{{`` stands for ``{``), so braces are doubled;
+then the value becomes a double-quoted YAML scalar, so no text can change the
+structure of the file. Where a value reaches a shell it is ``shlex``-quoted
+first. :func:`validate` runs JJB itself, so tests check the XML Jenkins receives.
+
+Jenkins is reached with ``JENKINS_URL``, ``JENKINS_USER`` and ``JENKINS_API_TOKEN``
+(or a ``jenkins_jobs.ini``). The token never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import jenkins
+import jinja2
+import requests
+import yaml
+from jenkins_jobs.builder import _DEFAULT_TIMEOUT, JenkinsManager
+from jenkins_jobs.config import JJBConfig
+from jenkins_jobs.errors import JenkinsJobsException
+from jenkins_jobs.loader import load_files
+from jenkins_jobs.registry import ModuleRegistry
+from jenkins_jobs.roots import Roots
+from jenkins_jobs.xml_config import XmlJobGenerator
+
+from .errors import ConfigError, InvalidName, JenkinsError
+from .names import check_db, check_name
+from .workflows import Workflow
+
+#: variables naming the Jenkins server and the account used to drive it
+JENKINS_ENV = ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN")
+#: seconds before a request to Jenkins is given up
+JENKINS_TIMEOUT = 30
+SCHEDULER_JOB = "ecal-scheduler"
+#: JJB settings when no jenkins_jobs.ini is given: push every job every time
+#: (the jobs are few, and Jenkins stays the truth even after a hand edit), and
+#: never ask Jenkins for its plugin list (the account may not be allowed to).
+_JJB_DEFAULTS = """\
+[job_builder]
+ignore_cache=True
+keep_descriptions=False
+allow_duplicates=False
+[jenkins]
+url=http://localhost:8080/
+query_plugins_info=False
+"""
+
+
+def templates_dir() -> Path:
+    """``$ECAL_TEMPLATES``, else ``templates/`` of the source tree (installed editable)."""
+    return Path(os.environ.get("ECAL_TEMPLATES")
+                or Path(__file__).resolve().parent.parent / "templates")
+
+
+def job_name(db: str, campaign: str, task: str) -> str:
+    """The Jenkins job of a task of a campaign: ``ecal-<db>-<campaign>-<task>``."""
+    name = f"ecal-{check_db(db)}-{check_name(campaign, 'campaign name')}-" \
+           f"{check_name(task, 'task name')}"
+    if name.endswith("."):
+        raise InvalidName(f"invalid task name {task!r}: Jenkins job names cannot end with '.'")
+    return name
+
+
+def yaml_value(value: str) -> str:
+    """``value`` as a double-quoted YAML scalar that JJB formats back to ``value``."""
+    if not isinstance(value, str):
+        raise TypeError(f"only strings are quoted for YAML, not {type(value).__name__}")
+    escaped = value.replace("{", "{{").replace("}", "}}")
+    return yaml.safe_dump(escaped, default_style='"', allow_unicode=True,
+                          width=float("inf")).rstrip("\n")
+
+
+def _environment() -> jinja2.Environment:
+    folder = templates_dir()
+    if not folder.is_dir():
+        raise ConfigError(f"templates directory {folder} not found (set ECAL_TEMPLATES)")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
+                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["q"] = yaml_value
+    return env
+
+
+def _render(template: str, target: Path, **context) -> Path:
+    """Render ``template`` into ``target`` atomically (a reader never sees half a file)."""
+    try:
+        text = _environment().get_template(template).render(**context)
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"template {template} not found in {templates_dir()}") from None
+    except jinja2.TemplateError as err:
+        raise ConfigError(f"template {template}: {err}") from None
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ConfigError(f"cannot write {target}: {err.strerror}") from None
+    return target
+
+
+def build_command(workflow: Workflow) -> str:
+    """The shell step of a workflow's job: the job-side wrapper around its command.
+
+    ``ecalautomation.py run`` records the build's start and end in InfluxDB and
+    runs what follows ``--``; the command reaches ``bash -c`` byte for byte.
+    """
+    return ('exec ecalautomation.py --db "$DB" --campaign "$CAMPAIGN" run --task "$TASK" '
+            '--runs "${RUNS:-$RUN_NUMBER}" -- bash -c ' + shlex.quote(workflow.command))
+
+
+def _job_description(workflow: Workflow, db: str, campaign: str) -> str:
+    lines = [workflow.description.strip()] if workflow.description.strip() else []
+    lines.append(f"ECAL task {workflow.task} of campaign {campaign} (database {db}), "
+                 f"one build per {workflow.group_by}.")
+    if workflow.depends_on:
+        lines.append(f"Runs after: {', '.join(workflow.depends_on)}.")
+    lines.append("Generated by ecaljenkins: change the workflow catalogue, not this job.")
+    return "\n".join(lines)
+
+
+def render_campaign(db: str, campaign: str, workflows: dict[str, Workflow], active: set[str],
+                    output_dir: Path | str = "jobs",
+                    credentials_id: str = "ecal-influxdb") -> Path:
+    """Write the JJB YAML of a campaign's jobs; return ``<output_dir>/<db>/<campaign>.yaml``.
+
+    One job per workflow of ``workflows``; those not in ``active`` are disabled.
+    ``credentials_id`` names the Jenkins username/password credentials of
+    InfluxDB, bound to ``ECAL_INFLUXDB_USER``/``ECAL_INFLUXDB_PASSWORD`` in builds.
+    """
+    check_db(db)
+    check_name(campaign, "campaign name")
+    check_name(credentials_id, "credentials id")
+    unknown = sorted(set(active) - set(workflows))
+    if unknown:
+        raise ConfigError(f"active tasks {', '.join(unknown)} of campaign {campaign!r} "
+                          "are not in the workflow catalogue")
+    jobs = []
+    for task in sorted(workflows):
+        wf = workflows[task]
+        if wf.task != task:
+            raise ConfigError(f"workflow {wf.task!r} is listed as task {task!r}")
+        jobs.append({"name": job_name(db, campaign, task), "wf": wf,
+                     "disabled": task not in active, "shell": build_command(wf),
+                     "description": _job_description(wf, db, campaign)})
+    return _render("workflow-job.yaml.j2", Path(output_dir) / db / f"{campaign}.yaml",
+                   db=db, campaign=campaign, jobs=jobs, credentials_id=credentials_id)
+
+
+def render_scheduler(dbs: list[str], output_dir: Path | str = "jobs",
+                     credentials_id: str = "ecal-influxdb",
+                     jenkins_credentials_id: str = "ecal-jenkins-api",
+                     node: str | None = None) -> Path:
+    """Write the scheduler job (every 10 minutes, ``schedule`` each database).
+
+    It is the freestyle twin of the top-level ``Jenkinsfile`` for servers where
+    jobs are managed by JJB only; ``ecalautomation.py`` must be on the agent's PATH.
+    ``jenkins_credentials_id`` names the username/API-token credentials bound to
+    ``JENKINS_USER``/``JENKINS_API_TOKEN`` (Jenkins sets ``JENKINS_URL`` itself).
+    """
+    dbs = list(dict.fromkeys(check_db(db) for db in dbs))
+    if not dbs:
+        raise ConfigError("the scheduler needs at least one database")
+    check_name(credentials_id, "credentials id")
+    check_name(jenkins_credentials_id, "credentials id")
+    if node is not None and not node.strip():
+        raise ConfigError("the scheduler's node label must not be empty (use None)")
+    description = ("Triggers the ECAL workflow builds that are ready, every 10 minutes, "
+                   f"for: {', '.join(dbs)}.\nGenerated by ecaljenkins.")
+    return _render("scheduler-job.yaml.j2", Path(output_dir) / "scheduler.yaml",
+                   name=SCHEDULER_JOB, description=description, shell=scheduler_command(dbs),
+                   node=node, credentials_id=credentials_id,
+                   jenkins_credentials_id=jenkins_credentials_id)
+
+
+def scheduler_command(dbs: list[str]) -> str:
+    """The scheduler's shell step: one database failing must not starve the others."""
+    return ("status=0\n"
+            f"for db in {' '.join(shlex.quote(db) for db in dbs)}; do\n"
+            '    ecalautomation.py --db "$db" schedule || status=1\n'
+            "done\n"
+            "exit $status\n")
+
+
+# --- Jenkins Job Builder ------------------------------------------------------
+
+def _jjb_config(ini: str | os.PathLike | None) -> JJBConfig:
+    """A JJB configuration from ``ini``, or from our defaults (never ~/.config)."""
+    try:
+        if ini is not None:
+            if not Path(ini).is_file():
+                raise ConfigError(f"jenkins_jobs.ini {ini} not found")
+            return JJBConfig(str(ini))
+        with tempfile.TemporaryDirectory(prefix="ecal-jjb-") as folder:
+            defaults = Path(folder) / "jenkins_jobs.ini"
+            defaults.write_text(_JJB_DEFAULTS, encoding="utf-8")
+            return JJBConfig(str(defaults))
+    except (configparser.Error, JenkinsJobsException) as err:
+        raise ConfigError(f"jenkins_jobs.ini {ini}: {_first_line(err)}") from None
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+    if not path.is_file():
+        raise ConfigError(f"job file {path} not found")
+    return [path]
+
+
+def _generate(path: Path | str, config: JJBConfig) -> list:
+    """JJB's own ``test``/``update`` path: load the YAML, expand it, build the XML.
+
+    Plugin versions are never asked of Jenkins: the XML targets current plugins.
+    Any failure inside JJB, whatever its type, means JJB refused these files;
+    it becomes one ConfigError line naming the file and position JJB reports.
+    """
+    path = Path(path)
+    files = _yaml_files(path)
+    try:
+        roots = Roots(config)
+        load_files(config, roots, files)
+        registry = ModuleRegistry(config, [])
+        registry.set_macros(roots.macros)
+        data = roots.generate_jobs()
+        registry.amend_job_dicts(data)
+        return XmlJobGenerator(registry).generateXML(data)
+    except JenkinsJobsException as err:
+        where = f"{err.pos.path}:{err.pos.line + 1}" if err.pos else str(path)
+        raise ConfigError(f"{where}: Jenkins Job Builder refused the jobs: "
+                          f"{_first_line(err)}") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise ConfigError(f"{mark.name}:{mark.line + 1}: invalid YAML: "
+                          f"{err.problem or err.context}") from None
+    except Exception as err:  # noqa: BLE001 - JJB modules raise anything on bad input
+        raise ConfigError(f"{path}: Jenkins Job Builder refused the jobs: "
+                          f"{type(err).__name__}: {_first_line(err)}") from None
+
+
+def validate(path: Path | str) -> dict[str, str]:
+    """Run JJB on a rendered file (or a folder of them): ``{job name: config.xml}``."""
+    return {job.name: job.output().decode("utf-8")
+            for job in _generate(path, _jjb_config(None))}
+
+
+def update_jenkins(path: Path | str, jenkins_ini: str | None = None) -> list[str]:
+    """Create or reconfigure on Jenkins the jobs of ``path``; return their names.
+
+    The server and account come from ``jenkins_ini`` when given, with any of
+    ``JENKINS_URL``/``JENKINS_USER``/``JENKINS_API_TOKEN`` set overriding it;
+    without an ini file all three variables are required. Jobs Jenkins has but
+    the files no longer define are left alone (never deleted).
+    """
+    config = _jjb_config(jenkins_ini)
+    values = _require_env() if jenkins_ini is None else \
+        tuple(os.environ.get(var) for var in JENKINS_ENV)
+    config.jenkins.update({key: value for key, value in zip(("url", "user", "password"), values)
+                           if value})
+    if config.jenkins["timeout"] is _DEFAULT_TIMEOUT:
+        config.jenkins["timeout"] = JENKINS_TIMEOUT
+    xml_jobs = _generate(path, config)
+    with jenkins_errors("update of the jobs", config.jenkins["url"], config.jenkins["password"]):
+        JenkinsManager(config).update_jobs(xml_jobs, n_workers=1)
+    return sorted(job.name for job in xml_jobs)
+
+
+# --- python-jenkins -----------------------------------------------------------
+
+def jenkins_configured() -> bool:
+    """Whether a Jenkins server is configured (``JENKINS_URL`` set)."""
+    return bool(os.environ.get("JENKINS_URL"))
+
+
+def _require_env() -> tuple[str, str, str]:
+    values = tuple(os.environ.get(var) for var in JENKINS_ENV)
+    missing = [var for var, value in zip(JENKINS_ENV, values) if not value]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} not set: needed to talk to Jenkins")
+    return values
+
+
+def connect_jenkins() -> jenkins.Jenkins:
+    """A python-jenkins client from ``JENKINS_URL``/``JENKINS_USER``/``JENKINS_API_TOKEN``."""
+    url, user, token = _require_env()
+    return jenkins.Jenkins(url, username=user, password=token, timeout=JENKINS_TIMEOUT)
+
+
+def set_enabled(job_names: list[str], enabled: bool) -> None:
+    """Enable or disable jobs on Jenkins (a run type gained or lost tasks)."""
+    server = connect_jenkins()
+    for name in job_names:
+        verb = "enabling" if enabled else "disabling"
+        with jenkins_errors(f"{verb} job {name}", server.server, os.environ["JENKINS_API_TOKEN"]):
+            if enabled:
+                server.enable_job(name)
+            else:
+                server.disable_job(name)
+
+
+_STATUS = re.compile(r"\[(\d{3})\]")
+_HINTS = {401: "check JENKINS_USER and JENKINS_API_TOKEN",
+          403: "the Jenkins account lacks the permission",
+          404: "not found on Jenkins",
+          500: "Jenkins failed internally, see its log"}
+
+
+@contextmanager
+def jenkins_errors(action: str, url: str, token: str | None = None) -> Iterator[None]:
+    """Turn python-jenkins/requests failures into a one-line JenkinsError.
+
+    ``action`` says what was being done ("triggering job X"); ``token`` is
+    scrubbed from the message, whatever the server or library put in it.
+    """
+    try:
+        yield
+    except jenkins.TimeoutException:
+        detail = "timed out waiting for an answer"
+    except requests.exceptions.ConnectionError as err:
+        detail = f"cannot connect ({type(err).__name__})"
+    except requests.exceptions.HTTPError as err:
+        detail = f"HTTP {err.response.status_code} {err.response.reason}"
+    except jenkins.NotFoundException:
+        detail = f"HTTP 404 ({_HINTS[404]})"
+    except JenkinsJobsException as err:  # e.g. JJB's job cache is locked by another run
+        detail = _first_line(err)
+    except jenkins.JenkinsException as err:
+        text = _first_line(err)
+        match = _STATUS.search(text)
+        status = int(match.group(1)) if match else None
+        detail = f"HTTP {status} ({_HINTS[status]})" if status in _HINTS else text
+    else:
+        return
+    raise JenkinsError(_scrub(f"Jenkins {url}: {action} failed: {detail}", token))
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,543 @@
+"""The one fake Jenkins of the test suite, answering through ``responses`` as Jenkins does.
+
+python-jenkins and Jenkins Job Builder talk HTTP to ``http://jenkins.example:8080/``
+and this fake answers like a Jenkins 2.440 with the jobs, queue and builds it
+holds, so a test drives builds from the outside (start, finish, cancel) and
+injects failures per endpoint. Requests to any other URL (the test influxd)
+pass through to the network untouched.
+
+Use it through the ``jenkins`` fixture, which also sets ``JENKINS_URL``,
+``JENKINS_USER`` and ``JENKINS_API_TOKEN``::
+
+    from jenkins_fake import jenkins  # noqa: F401  (the fixture)
+
+    def test_trigger(jenkins):
+        jenkins.add_job("ecal-db-c-task", params={"RUN_NUMBER": "", "TASK": "task"})
+        server = connect_jenkins()
+        qid = server.build_job("ecal-db-c-task", {"RUN_NUMBER": "355100"})
+        assert server.get_queue_item(qid)["why"]            # waiting for an executor
+        number = jenkins.start(qid)                           # leaves the queue, runs
+        assert server.get_build_info("ecal-db-c-task", number)["building"]
+        jenkins.finish("ecal-db-c-task", number, "FAILURE")
+        jenkins.fail("buildWithParameters", 500)              # the next trigger fails
+        jenkins.fail("*", requests.exceptions.ConnectTimeout("timed out"), times=None)
+
+Endpoints (the names ``fail`` takes), as python-jenkins calls them:
+
+==================== ====== ================================ ===============================
+name                 method path                             answer
+==================== ====== ================================ ===============================
+root                 GET    /                                200, header ``X-Jenkins``
+info                 GET    /api/json                        server JSON with ``jobs``
+crumb                GET    /crumbIssuer/api/json            ``crumb``, ``crumbRequestField``
+whoami               GET    /me/api/json                     the user
+plugins              GET    /pluginManager/api/json          no plugins
+queue                GET    /queue/api/json                  ``items`` waiting
+job                  GET    /job/<n>/api/json                job JSON or 404
+job_page             GET    /job/<n>/                        HTML (redirect target)
+build_page           GET    /job/<n>/<N>/                    HTML (redirect target)
+config               GET    /job/<n>/config.xml              the XML or 404
+reconfig             POST   /job/<n>/config.xml              200 (or 404, 500 bad XML)
+createItem           POST   /createItem?name=<n>             200 (400 if taken or bad name)
+enable, disable      POST   /job/<n>/enable|disable          302 to the job page
+buildWithParameters  POST   /job/<n>/buildWithParameters     201 + ``Location`` of the queue
+                                                             item (409 if disabled)
+queue_item           GET    /queue/item/<id>/api/json        waiting (``why``), started
+                                                             (``executable``), ``cancelled``
+cancelItem           POST   /queue/cancelItem?id=<id>        204 (404 if unknown)
+build                GET    /job/<n>/<N>/api/json            ``building``, ``result``, params
+stop                 POST   /job/<n>/<N>/stop                302, the build is ABORTED
+==================== ====== ================================ ===============================
+
+As Jenkins does: every request needs HTTP basic auth with the user and API
+token (wrong token: 401, none: 403); API-token requests need no crumb; a
+trigger identical to a waiting one (same job and parameters) is merged into
+it and answers that item's location; parameters not defined by the job are
+dropped and missing ones take their defaults; unknown URLs are 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import NamedTuple
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pytest
+import responses
+
+URL = "http://jenkins.example:8080/"
+USER = "ecal-bot"
+TOKEN = "jenkins-Secret-tok3"
+VERSION = "2.440"
+UNSAFE_NAME_CHARS = set("?*/\\%!@#$^&|<>[]:;")
+
+_ROUTES = [  # (method, regex on the path after the server URL, endpoint name)
+    ("GET", r"", "root"),
+    ("GET", r"api/json", "info"),
+    ("GET", r"crumbIssuer/api/json", "crumb"),
+    ("GET", r"me/api/json", "whoami"),
+    ("GET", r"pluginManager/api/json", "plugins"),
+    ("GET", r"queue/api/json", "queue"),
+    ("GET", r"queue/item/(?P<qid>\d+)/api/json", "queue_item"),
+    ("POST", r"queue/cancelItem", "cancelItem"),
+    ("POST", r"createItem", "createItem"),
+    ("GET", r"job/(?P<job>[^/]+)/api/json", "job"),
+    ("GET", r"job/(?P<job>[^/]+)/?", "job_page"),
+    ("GET", r"job/(?P<job>[^/]+)/config\.xml", "config"),
+    ("POST", r"job/(?P<job>[^/]+)/config\.xml", "reconfig"),
+    ("POST", r"job/(?P<job>[^/]+)/enable", "enable"),
+    ("POST", r"job/(?P<job>[^/]+)/disable", "disable"),
+    ("POST", r"job/(?P<job>[^/]+)/buildWithParameters", "buildWithParameters"),
+    ("GET", r"job/(?P<job>[^/]+)/(?P<number>\d+)/api/json", "build"),
+    ("GET", r"job/(?P<job>[^/]+)/(?P<number>\d+)/?", "build_page"),
+    ("POST", r"job/(?P<job>[^/]+)/(?P<number>\d+)/stop", "stop"),
+]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Call(NamedTuple):
+    """One request the fake received."""
+
+    method: str
+    endpoint: str  # the route name, "" when unknown (answered 404)
+    url: str
+    body: str
+
+
+@dataclass
+class Job:
+    name: str
+    config: str
+    disabled: bool = False
+    next_build: int = 1
+
+    @property
+    def param_defaults(self) -> dict[str, str]:
+        """String parameters the job defines, with their defaults (from its XML)."""
+        root = ET.fromstring(self.config)
+        return {p.findtext("name"): p.findtext("defaultValue") or ""
+                for p in root.iter("hudson.model.StringParameterDefinition")}
+
+
+@dataclass
+class QueueItem:
+    id: int
+    job: str
+    params: dict[str, str]
+    why: str | None = "Waiting for next available executor"
+    build: int | None = None  # set once the build started
+    cancelled: bool = False
+    since: int = field(default_factory=_now_ms)
+
+    @property
+    def waiting(self) -> bool:
+        return self.build is None and not self.cancelled
+
+
+@dataclass
+class Build:
+    job: str
+    number: int
+    params: dict[str, str]
+    queue_id: int
+    building: bool = True
+    result: str | None = None  # SUCCESS, FAILURE, ABORTED, UNSTABLE once finished
+    timestamp: int = field(default_factory=_now_ms)
+
+
+def minimal_config(params: dict[str, str] | None = None, disabled: bool = False) -> str:
+    """A freestyle config.xml with string parameters ``{name: default}``."""
+    defs = "".join(
+        "<hudson.model.StringParameterDefinition>"
+        f"<name>{name}</name><defaultValue>{default}</defaultValue>"
+        "</hudson.model.StringParameterDefinition>" for name, default in (params or {}).items())
+    props = ("<hudson.model.ParametersDefinitionProperty><parameterDefinitions>"
+             f"{defs}</parameterDefinitions></hudson.model.ParametersDefinitionProperty>"
+             if params else "")
+    return (f"<?xml version='1.1' encoding='UTF-8'?><project><description/>"
+            f"<disabled>{str(disabled).lower()}</disabled><properties>{props}</properties>"
+            "<builders/></project>")
+
+
+class FakeJenkins:
+    """State of the fake server plus the ``responses`` callbacks that expose it."""
+
+    def __init__(self, rsps: responses.RequestsMock, url: str = URL, user: str = USER,
+                 token: str = TOKEN):
+        self.url, self.user, self.token = url, user, token
+        self.jobs: dict[str, Job] = {}
+        self.queue: dict[int, QueueItem] = {}
+        self.builds: dict[tuple[str, int], Build] = {}
+        self.calls: list[Call] = []
+        self.crumb = "0123456789abcdef"
+        self._failures: list[list] = []  # [endpoint, status or exception, remaining or None]
+        self._queue_ids = itertools.count(101)
+        pattern = re.compile(re.escape(url) + ".*")
+        for method in ("GET", "POST"):
+            rsps.add_callback(method, pattern, callback=self._answer)
+        # everything else (the test influxd) goes to the network
+        rsps.add_passthru(re.compile("^(?!" + re.escape(url) + ")"))
+
+    # --- what a test does to the server ---------------------------------------
+
+    def add_job(self, name: str, params: dict[str, str] | None = None,
+                disabled: bool = False, config: str | None = None) -> Job:
+        """A job as if created earlier (``params``: string parameters and defaults)."""
+        job = Job(name, config or minimal_config(params, disabled), disabled)
+        self.jobs[name] = job
+        return job
+
+    def fail(self, endpoint: str, error, times: int | None = 1) -> None:
+        """Make ``endpoint`` ("*": any) answer HTTP ``error`` (an int) or raise ``error``.
+
+        ``error`` may be an exception such as ``requests.exceptions.ConnectTimeout``
+        (python-jenkins turns it into a TimeoutException) or ``ConnectionError``
+        (server unreachable). The failure lasts ``times`` requests (None: forever).
+        """
+        self._failures.append([endpoint, error, times])
+
+    def start(self, queue_id: int) -> int:
+        """The queued item gets an executor: its build starts; returns the build number."""
+        item = self.queue[queue_id]
+        assert item.waiting, f"queue item {queue_id} is not waiting"
+        job = self.jobs[item.job]
+        number, job.next_build = job.next_build, job.next_build + 1
+        item.build, item.why = number, None
+        self.builds[(item.job, number)] = Build(item.job, number, item.params, queue_id)
+        return number
+
+    def finish(self, job: str, number: int, result: str = "SUCCESS") -> None:
+        """A running build ends with ``result`` (SUCCESS, FAILURE, ABORTED, UNSTABLE)."""
+        build = self.builds[(job, number)]
+        build.building, build.result = False, result
+
+    def block(self, queue_id: int, why: str) -> None:
+        """The waiting item stays queued for ``why`` (e.g. throttled, no agent online)."""
+        self.queue[queue_id].why = why
+
+    def cancel(self, queue_id: int) -> None:
+        """Someone cancels the waiting item in the Jenkins UI."""
+        item = self.queue[queue_id]
+        item.cancelled, item.why = True, None
+
+    def forget(self, queue_id: int) -> None:
+        """Jenkins forgets items that left the queue after about 5 minutes (then 404)."""
+        del self.queue[queue_id]
+
+    def triggered(self, job: str | None = None) -> list[QueueItem]:
+        """Queue items created by triggers, oldest first (of ``job`` if given)."""
+        return [item for item in self.queue.values() if job in (None, item.job)]
+
+    def endpoint_calls(self, endpoint: str) -> list[Call]:
+        return [call for call in self.calls if call.endpoint == endpoint]
+
+    # --- the HTTP side ----------------------------------------------------------
+
+    def _answer(self, request):
+        split = urlsplit(request.url)
+        path = unquote(split.path)[len(urlsplit(self.url).path):]
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        body = request.body or b""
+        body = body.decode("utf-8") if isinstance(body, bytes) else body
+        endpoint, args = "", {}
+        for method, regex, name in _ROUTES:
+            match = re.fullmatch(regex, path)
+            if method == request.method and match:
+                endpoint, args = name, match.groupdict()
+                break
+        self.calls.append(Call(request.method, endpoint, request.url, body))
+        for failure in self._failures:
+            if failure[0] in ("*", endpoint) and failure[2] != 0:
+                if failure[2] is not None:
+                    failure[2] -= 1
+                if isinstance(failure[1], BaseException):
+                    return failure[1]
+                return self._error(failure[1], f"injected failure of {endpoint}")
+        denied = self._check_auth(request)
+        if denied:
+            return denied
+        if not endpoint:
+            return self._error(404, "Not Found")
+        if "job" in args and args["job"] not in self.jobs:
+            return self._error(404, "Not Found")
+        return getattr(self, "_" + endpoint)(query=query, body=body, **args)
+
+    def _check_auth(self, request):
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return self._error(403, "Authentication required")
+        user, _, token = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        if (user, token) != (self.user, self.token):
+            return self._error(401, f"Invalid password/token for user: {user}")
+        return None
+
+    def _headers(self, content_type="application/json;charset=utf-8", **extra):
+        return {"X-Jenkins": VERSION, "Content-Type": content_type, **extra}
+
+    def _json(self, data, query=None, status=200, **headers):
+        if query and "tree" in query and isinstance(data, dict):
+            keep = {key.split("[")[0] for key in _top_level(query["tree"])}
+            data = {k: v for k, v in data.items() if k in keep or k == "_class"}
+        return status, self._headers(**headers), json.dumps(data)
+
+    def _error(self, status: int, message: str):
+        reason = HTTPStatus(status).phrase
+        page = (f"<html><head><title>Error {status} {reason}</title></head>"
+                f"<body><h2>HTTP ERROR {status} {message}</h2></body></html>")
+        headers = self._headers("text/html;charset=utf-8")
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="Jenkins"'
+        return status, headers, page
+
+    def _redirect(self, target: str):
+        return 302, self._headers("text/html;charset=utf-8", Location=target), ""
+
+    def _job_url(self, name: str) -> str:
+        return f"{self.url}job/{name}/"
+
+    def _color(self, job: Job) -> str:
+        if job.disabled:
+            return "disabled"
+        builds = sorted((b for (name, _), b in self.builds.items() if name == job.name),
+                        key=lambda b: b.number)
+        if not builds:
+            return "notbuilt"
+        last = builds[-1]
+        color = {"SUCCESS": "blue", "FAILURE": "red", "UNSTABLE": "yellow"}.get(
+            last.result or "", "aborted")
+        return color + "_anime" if last.building else color
+
+    def _job_summary(self, job: Job) -> dict:
+        return {"_class": "hudson.model.FreeStyleProject", "name": job.name,
+                "url": self._job_url(job.name), "color": self._color(job)}
+
+    def _build_ref(self, build: Build | None):
+        if build is None:
+            return None
+        return {"_class": "hudson.model.FreeStyleBuild", "number": build.number,
+                "url": f"{self._job_url(build.job)}{build.number}/"}
+
+    # endpoints, named as in _ROUTES
+
+    def _root(self, query, body):
+        return 200, self._headers("text/html;charset=utf-8"), "<html>Dashboard [Jenkins]</html>"
+
+    def _info(self, query, body):
+        return self._json({"_class": "hudson.model.Hudson", "mode": "NORMAL",
+                           "nodeDescription": "the Jenkins controller", "numExecutors": 0,
+                           "useCrumbs": True, "useSecurity": True, "url": self.url,
+                           "jobs": [self._job_summary(j) for j in self.jobs.values()]},
+                          query)
+
+    def _crumb(self, query, body):
+        return self._json({"_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                           "crumb": self.crumb, "crumbRequestField": "Jenkins-Crumb"})
+
+    def _whoami(self, query, body):
+        return self._json({"_class": "hudson.model.User", "id": self.user,
+                           "fullName": self.user, "absoluteUrl": f"{self.url}user/{self.user}"})
+
+    def _plugins(self, query, body):
+        return self._json({"_class": "hudson.LocalPluginManager", "plugins": []})
+
+    def _queue(self, query, body):
+        return self._json({"_class": "hudson.model.Queue", "discoverableItems": [],
+                           "items": [self._queue_json(i) for i in self.queue.values()
+                                     if i.waiting]})
+
+    def _queue_json(self, item: QueueItem) -> dict:
+        data = {"actions": [_parameters_action(item.params), _cause_action(self.user)],
+                "blocked": False, "buildable": item.waiting, "id": item.id,
+                "inQueueSince": item.since,
+                "params": "".join(f"\n{k}={v}" for k, v in item.params.items()),
+                "stuck": False, "task": self._job_summary(self.jobs[item.job]),
+                "url": f"queue/item/{item.id}/", "why": item.why}
+        if item.waiting:
+            data["_class"] = "hudson.model.Queue$BuildableItem"
+            data["buildableStartMilliseconds"] = item.since
+            data["pending"] = False
+        else:
+            data["_class"] = "hudson.model.Queue$LeftItem"
+            data["cancelled"] = item.cancelled
+            data["executable"] = self._build_ref(self.builds.get((item.job, item.build)))
+        return data
+
+    def _queue_item(self, query, body, qid):
+        item = self.queue.get(int(qid))
+        if item is None:
+            return self._error(404, "Not Found")
+        return self._json(self._queue_json(item), query)
+
+    def _cancelItem(self, query, body):
+        item = self.queue.get(int(query.get("id", "0") or 0))
+        if item is None or not item.waiting:
+            return self._error(404, f"Provided id ({query.get('id')}) not found")
+        self.cancel(item.id)
+        return 204, self._headers("text/plain"), ""
+
+    def _createItem(self, query, body):
+        name = query.get("name", "")
+        if not name or set(name) & UNSAFE_NAME_CHARS or name.endswith("."):
+            return self._error(400, f"‘{name}’ is not an acceptable name")
+        if name in self.jobs:
+            return self._error(400, f"A job already exists with the name ‘{name}’")
+        try:
+            disabled = (ET.fromstring(body).findtext("disabled") or "false") == "true"
+        except ET.ParseError:
+            return self._error(500, "Failed to parse the job configuration")
+        self.jobs[name] = Job(name, body, disabled)
+        return 200, self._headers("text/html;charset=utf-8"), ""
+
+    def _job(self, query, body, job):
+        j = self.jobs[job]
+        builds = sorted((b for (name, _), b in self.builds.items() if name == job),
+                        key=lambda b: b.number, reverse=True)
+        done = [b for b in builds if not b.building]
+        waiting = [i for i in self.queue.values() if i.job == job and i.waiting]
+
+        def last(pred):
+            return self._build_ref(next((b for b in done if pred(b)), None))
+
+        data = {**self._job_summary(j), "displayName": job, "fullName": job,
+                "fullDisplayName": job, "description": "", "buildable": not j.disabled,
+                "disabled": j.disabled, "concurrentBuild": True, "inQueue": bool(waiting),
+                "queueItem": self._queue_json(waiting[0]) if waiting else None,
+                "nextBuildNumber": j.next_build,
+                "builds": [self._build_ref(b) for b in builds],
+                "firstBuild": self._build_ref(builds[-1] if builds else None),
+                "lastBuild": self._build_ref(builds[0] if builds else None),
+                "lastCompletedBuild": last(lambda b: True),
+                "lastSuccessfulBuild": last(lambda b: b.result == "SUCCESS"),
+                "lastFailedBuild": last(lambda b: b.result == "FAILURE"),
+                "property": [{"_class": "hudson.model.ParametersDefinitionProperty",
+                              "parameterDefinitions": [
+                                  {"_class": "hudson.model.StringParameterDefinition",
+                                   "name": n, "defaultParameterValue": {"value": d}}
+                                  for n, d in j.param_defaults.items()]}]}
+        return self._json(data, query)
+
+    def _job_page(self, query, body, job):
+        return 200, self._headers("text/html;charset=utf-8"), f"<html>{job} [Jenkins]</html>"
+
+    def _config(self, query, body, job):
+        return 200, self._headers("application/xml"), self.jobs[job].config
+
+    def _reconfig(self, query, body, job):
+        try:
+            disabled = (ET.fromstring(body).findtext("disabled") or "false") == "true"
+        except ET.ParseError:
+            return self._error(500, "Failed to parse the job configuration")
+        self.jobs[job].config, self.jobs[job].disabled = body, disabled
+        return 200, self._headers("text/html;charset=utf-8"), ""
+
+    def _set_disabled(self, job: str, disabled: bool):
+        config = ET.fromstring(self.jobs[job].config)
+        flag = config.find("disabled")
+        if flag is None:
+            flag = ET.SubElement(config, "disabled")
+        flag.text = str(disabled).lower()
+        self.jobs[job].config = ET.tostring(config, encoding="unicode")
+        self.jobs[job].disabled = disabled
+        return self._redirect(self._job_url(job))
+
+    def _enable(self, query, body, job):
+        return self._set_disabled(job, False)
+
+    def _disable(self, query, body, job):
+        return self._set_disabled(job, True)
+
+    def _buildWithParameters(self, query, body, job):
+        j = self.jobs[job]
+        if j.disabled:
+            return self._error(409, f"{job} is not buildable")
+        given = dict(query)
+        if body:
+            given.update(parse_qsl(body, keep_blank_values=True))
+        given.pop("token", None)
+        defaults = j.param_defaults
+        params = {name: given.get(name, default) for name, default in defaults.items()} \
+            if defaults else given
+        for item in self.queue.values():
+            if item.job == job and item.waiting and item.params == params:
+                break  # Jenkins merges an identical request into the waiting item
+        else:
+            item = QueueItem(next(self._queue_ids), job, params)
+            self.queue[item.id] = item
+        return 201, self._headers("text/html;charset=utf-8",
+                                  Location=f"{self.url}queue/item/{item.id}/"), ""
+
+    def _build(self, query, body, job, number):
+        build = self.builds.get((job, int(number)))
+        if build is None:
+            return self._error(404, "Not Found")
+        return self._json({
+            "_class": "hudson.model.FreeStyleBuild",
+            "actions": [_parameters_action(build.params), _cause_action(self.user)],
+            "building": build.building, "description": None,
+            "displayName": f"#{build.number}", "duration": 0 if build.building else 1000,
+            "estimatedDuration": -1, "fullDisplayName": f"{job} #{build.number}",
+            "id": str(build.number), "keepLog": False, "number": build.number,
+            "queueId": build.queue_id, "result": build.result, "timestamp": build.timestamp,
+            "url": f"{self._job_url(job)}{build.number}/", "builtOn": "agent-1"}, query)
+
+    def _build_page(self, query, body, job, number):
+        if (job, int(number)) not in self.builds:
+            return self._error(404, "Not Found")
+        return 200, self._headers("text/html;charset=utf-8"), f"<html>{job} #{number}</html>"
+
+    def _stop(self, query, body, job, number):
+        build = self.builds.get((job, int(number)))
+        if build is None:
+            return self._error(404, "Not Found")
+        if build.building:
+            self.finish(job, build.number, "ABORTED")
+        return self._redirect(f"{self._job_url(job)}{build.number}/")
+
+
+def _parameters_action(params: dict[str, str]) -> dict:
+    return {"_class": "hudson.model.ParametersAction",
+            "parameters": [{"_class": "hudson.model.StringParameterValue",
+                            "name": name, "value": value} for name, value in params.items()]}
+
+
+def _cause_action(user: str) -> dict:
+    return {"_class": "hudson.model.CauseAction",
+            "causes": [{"_class": "hudson.model.Cause$UserIdCause",
+                        "shortDescription": f"Started by user {user}",
+                        "userId": user, "userName": user}]}
+
+
+def _top_level(tree: str) -> list[str]:
+    """Top-level names of a ``tree=`` query (``jobs[name,url],color`` -> jobs, color)."""
+    names, depth, current = [], 0, ""
+    for char in tree:
+        if char == "," and depth == 0:
+            names.append(current)
+            current = ""
+            continue
+        depth += (char == "[") - (char == "]")
+        current += char
+    return names + [current]
+
+
+@pytest.fixture
+def jenkins(request, monkeypatch, tmp_path):
+    """A :class:`FakeJenkins` answering at ``JENKINS_URL``, with user and token set."""
+    if "env" in request.fixturenames:
+        request.getfixturevalue("env")  # `env` clears JENKINS_*: let it run first
+    monkeypatch.setenv("JENKINS_URL", URL)
+    monkeypatch.setenv("JENKINS_USER", USER)
+    monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # JJB's job cache
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeJenkins(rsps)
