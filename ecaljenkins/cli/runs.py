@@ -1,4 +1,4 @@
-"""``inject``, ``runs``, ``status``: the runs of a campaign."""
+"""``inject`` and ``runs``: the runs of a campaign."""
 
 import sys
 
@@ -20,8 +20,6 @@ def register(sub) -> None:
     p.add_argument("--task", help="only runs having this task")
     p.add_argument("--status", choices=STATUSES,
                    help="only runs where the task (or any task) has this status")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = subcommand(sub, "status", status, "count the runs of each task in each status")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -87,14 +85,3 @@ def runs(args) -> None:
     tasks = sorted({t for r in rows for t in r.tasks}) if not args.task else [args.task]
     print_table(["run", "fill", "era", *tasks],
                 [[r.run, r.fill, r.era, *(r.tasks.get(t, "-") for t in tasks)] for r in rows])
-
-
-def status(args) -> None:
-    ctrl = runctrl(args)
-    counts = ctrl.status_counts()
-    if args.json:
-        print_json({"campaign": ctrl.campaign, "tasks": counts})
-        return
-    print_table(["task", *STATUSES, "total"],
-                [[task, *(c.get(s, 0) for s in STATUSES), sum(c.values())]
-                 for task, c in counts.items()])

@@ -1,0 +1,104 @@
+"""Where a campaign stands: runs per run type, task and status, and what failed.
+
+The status view (``ecalrunctrl.py status``), the HTML report and any script share
+this one computation, so they always agree on the numbers. Reading costs a
+constant number of queries whatever the campaign's size: its configuration, its
+runs (``runinfo``), the status of every (run, task) and the details of the failed
+ones; everything else is counted here, in one pass over the rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from .campaign import STATUSES, Campaign, RunCtrl
+from .names import quote_str
+
+#: what a failed (run, task) row tells about its failure
+FAILURE_FIELDS = ("attempt", "reason", "url", "log", "build")
+
+
+def read_runinfo(ctrl: RunCtrl) -> dict[int, dict]:
+    """{run: {"fill", "era", "rtypes"}} of every run of the campaign: one query.
+
+    ``rtypes`` are the run types the run matched when it was injected.
+    """
+    rows = ctrl.influx.select("SELECT fill, era, rtypes FROM runinfo "
+                              f"WHERE campaign = {quote_str(ctrl.campaign)}")
+    return {row["time"]: {"fill": row.get("fill"), "era": row.get("era"),
+                          "rtypes": [r for r in (row.get("rtypes") or "").split(",") if r]}
+            for row in rows}
+
+
+def task_order(camp: Campaign, tasks_with_rows) -> list[str]:
+    """Active tasks in run-type order, then tasks that only have rows left (sorted)."""
+    active = list(dict.fromkeys(t for rt in camp.rtypes.values() for t in rt.tasks))
+    return active + sorted(set(tasks_with_rows) - set(active))
+
+
+def failure(row: dict) -> dict:
+    """The public shape of one failed (run, task), from its ``run`` row."""
+    return {"run": row["time"], "task": row["task"],
+            **{key: row.get(key) for key in FAILURE_FIELDS}}
+
+
+def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> dict:
+    """The status document from rows already read (see :func:`campaign_status`).
+
+    ``rows`` need ``time`` (the run), ``task`` and ``status``; ``failed_rows`` are
+    the failed ones with :data:`FAILURE_FIELDS`. Per run type, a (run, task) counts
+    when the task is active in the run type and the run matched it at injection.
+    """
+    totals: dict[str, Counter] = defaultdict(Counter)
+    by_rtype = {name: defaultdict(Counter) for name in camp.rtypes}
+    rtypes_of_task: dict[str, list[str]] = defaultdict(list)
+    for rt in camp.rtypes.values():
+        for task in rt.tasks:
+            rtypes_of_task[task].append(rt.name)
+    run_rtypes = {run: frozenset(info["rtypes"]) for run, info in runinfo.items()}
+    for row in rows:
+        task, status = row["task"], row["status"]
+        totals[task][status] += 1
+        for name in rtypes_of_task.get(task, ()):
+            if name in run_rtypes.get(row["time"], ()):
+                by_rtype[name][task][status] += 1
+    rtype_runs = Counter(name for info in runinfo.values() for name in info["rtypes"])
+    return {
+        "campaign": camp.name,
+        "kind": camp.kind,
+        "active": camp.active,
+        "runs": len(runinfo),
+        "rtypes": {rt.name: {"filters": [f.text for f in rt.filters], "tasks": list(rt.tasks),
+                             "runs": rtype_runs[rt.name],
+                             "counts": {t: _ordered(by_rtype[rt.name][t]) for t in rt.tasks}}
+                   for rt in camp.rtypes.values()},
+        "tasks": {task: _ordered(totals[task]) for task in task_order(camp, totals)},
+        "failures": sorted((failure(row) for row in failed_rows),
+                           key=lambda f: (f["run"], f["task"])),
+    }
+
+
+def _ordered(counts: Counter) -> dict[str, int]:
+    """Non-zero counts in lifecycle order (unknown statuses last), as JSON shows them."""
+    known = {s: counts[s] for s in STATUSES if counts[s]}
+    return known | {s: n for s, n in sorted(counts.items()) if s not in known and n}
+
+
+def campaign_status(ctrl: RunCtrl) -> dict:
+    """Everything the status view shows, as a JSON-ready dict (four queries).
+
+    ``{"campaign", "kind", "active", "runs", "rtypes": {name: {"filters", "tasks",
+    "runs", "counts"}}, "tasks": {task: {status: n}}, "failures": [...]}`` - the
+    shapes are documented in ``docs/json.md``. Raises NotFound for an unknown
+    campaign.
+    """
+    camp = ctrl.info()
+    runinfo = read_runinfo(ctrl)
+    rows = ctrl.task_rows(fields="status")
+    failed = ctrl.task_rows(status="failed", fields=", ".join(("status",) + FAILURE_FIELDS))
+    return summarize(camp, runinfo, rows, failed)
+
+
+def progress(counts: dict[str, int]) -> tuple[int, int]:
+    """(done, total) of one task's counts."""
+    return counts.get("done", 0), sum(counts.values())
