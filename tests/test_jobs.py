@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import jenkins as python_jenkins
 import pytest
@@ -29,7 +30,7 @@ from jenkins_fake import TOKEN, URL, USER, jenkins  # noqa: F401 (fixture)
 
 DB, CAMPAIGN = "ecal_test", "rereco-2022"
 MANAGED = "<!-- Managed by Jenkins Job Builder -->"
-PARAMS = ["RUN_NUMBER", "RUNS", "CAMPAIGN", "DB", "TASK"]
+PARAMS = ["RUN_NUMBER", "RUNS", "CAMPAIGN", "DB", "TASK", "TRIGGER_ID"]
 
 
 def render(tmp_path, workflows, active, db=DB, campaign=CAMPAIGN, **kwargs):
@@ -105,7 +106,7 @@ def test_single_task_campaign(tmp_path):
     assert job.find("assignedNode") is None and job.findtext("canRoam") == "true"
     assert job.find(".//hudson.plugins.throttleconcurrents.ThrottleJobProperty") is None
     assert params(job) == {"RUN_NUMBER": "", "RUNS": "", "CAMPAIGN": CAMPAIGN, "DB": DB,
-                           "TASK": "demo-reco"}
+                           "TASK": "demo-reco", "TRIGGER_ID": ""}
     assert [p.findtext("name") for p in job.iter("hudson.model.StringParameterDefinition")] \
         == PARAMS
     description = job.findtext("description")
@@ -386,6 +387,14 @@ def test_update_jenkins_from_ini(tmp_path, jenkins, monkeypatch):
     assert len(jenkins.jobs) == 2
     with pytest.raises(ConfigError, match="nowhere.ini not found"):
         update_jenkins(path, jenkins_ini=str(tmp_path / "nowhere.ini"))
+
+
+def test_shipped_ini_example_with_environment_overrides(tmp_path, jenkins):
+    """The example's url and user are overridden by JENKINS_URL/JENKINS_USER, as documented."""
+    example = Path(__file__).resolve().parent.parent / "jenkins_jobs.ini.example"
+    path = campaign_file(tmp_path)
+    assert update_jenkins(path, jenkins_ini=str(example)) == sorted(validate(path))
+    assert len(jenkins.jobs) == 2
 
 
 def test_update_jenkins_needs_the_environment(tmp_path, jenkins, monkeypatch):
