@@ -230,7 +230,7 @@ def test_hostile_commands_reach_bash_unchanged(tmp_path, command):
     assert job.findtext("description").startswith(command.strip())
     assert job.findtext("assignedNode") == wf.node
     assert params(job) == {"RUN_NUMBER": "", "RUNS": "", "CAMPAIGN": CAMPAIGN, "DB": DB,
-                           "TASK": "hostile"}
+                           "TASK": "hostile", "TRIGGER_ID": ""}
     assert len(list(job.iter("hudson.tasks.Shell"))) == 1
     code, calls = run_like_jenkins(tmp_path, shell(job), {
         "DB": DB, "CAMPAIGN": CAMPAIGN, "TASK": "hostile", "RUN_NUMBER": "355100", "RUNS": ""})
@@ -370,7 +370,7 @@ def test_pushed_job_takes_builds_with_its_parameters(tmp_path, jenkins):
     name = job_name(DB, CAMPAIGN, "demo-reco")
     qid = server.build_job(name, {"RUN_NUMBER": "355100", "UNKNOWN": "dropped"})
     assert jenkins.queue[qid].params == {"RUN_NUMBER": "355100", "RUNS": "", "CAMPAIGN": CAMPAIGN,
-                                         "DB": DB, "TASK": "demo-reco"}
+                                         "DB": DB, "TASK": "demo-reco", "TRIGGER_ID": ""}
     with pytest.raises(requests.exceptions.HTTPError) as err:  # disabled: 409
         server.build_job(job_name(DB, CAMPAIGN, "demo-calib"), {"RUNS": "1,2"})
     assert err.value.response.status_code == 409
