@@ -396,15 +396,44 @@ class RunCtrl:
         check_name(task, "task")
         check_status(status)
         now = time.time()
-        points = []
-        for run in runs:
-            point = (Point("run").tag("campaign", self.campaign).tag("task", task)
-                     .field("status", status).field("updated", now))
-            for key, value in fields.items():
-                point.field(key, value)
-            points.append(point.time(int(run)))
+        points = [status_point(self.campaign, task, run, status, now, **fields) for run in runs]
         self.influx.write(points)
         return len(points)
+
+    def get_output(self, era: str | None = None, task: str | None = None,
+                   runs: Iterable[int] | None = None) -> dict[int, str]:
+        """{run: output path} of the runs where ``task`` is done (one query).
+
+        What downstream analyses read: the files a workflow registered with
+        ``Handler.register_output``, optionally only for one era or some runs.
+        """
+        if not task:
+            raise InputError("get_output needs the task whose outputs to read")
+        where = f"{self._where} AND task = {quote_str(check_name(task, 'task'))}"
+        wanted = None if runs is None else {int(run) for run in runs}
+        outputs = {}
+        for row in self.influx.select(f"SELECT status, output, era FROM run WHERE {where}"):
+            if (row.get("status") == "done" and row.get("output")
+                    and (era is None or row.get("era") == era)
+                    and (wanted is None or row["time"] in wanted)):
+                outputs[row["time"]] = row["output"]
+        return dict(sorted(outputs.items()))
+
+
+def status_point(campaign: str, task: str, run: int, status: str | None, now: float,
+                 **fields) -> Point:
+    """The ``run`` point changing a (run, task): it carries only the changed fields.
+
+    Written at the run number's timestamp, it overwrites those fields in place
+    and keeps the others (see docs/schema.md). ``updated`` is the time of the last
+    status change (back-offs count from it): ``status`` None changes fields only.
+    """
+    point = Point("run").tag("campaign", campaign).tag("task", task)
+    if status is not None:
+        point.field("status", status).field("updated", now)
+    for key, value in fields.items():
+        point.field(key, value)
+    return point.time(int(run))
 
 
 def check_status(status: str) -> str:

@@ -67,3 +67,11 @@ class RegistryError(ServerError):
 
 class JenkinsError(ServerError):
     """Jenkins refused or failed a request."""
+
+
+class JenkinsTimeout(JenkinsError):
+    """Jenkins did not answer in time: the request may still have been carried out.
+
+    A trigger that times out may have queued a build, so the scheduler keeps its
+    intent and looks for the build on the next cycle instead of rolling back.
+    """

@@ -1,0 +1,227 @@
+"""The job side of a (run, task): what a build reports, and the wrapper that reports it.
+
+A build reports ``running`` when it starts and ``done`` or ``failed`` when it
+ends. Each report is kept twice, in one write: a ``job`` event point (the
+history Grafana plots, stamped with the wall clock) and the (run, task) ``run``
+point the scheduler reads, overwritten in place (see docs/schema.md).
+
+Builds report from Jenkins agents, where InfluxDB may be briefly unreachable:
+:func:`reporting_influx` gives a client that keeps retrying for a bounded time,
+so a short outage does not turn a finished build into a failed one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Mapping
+
+from influxdb_client import Point
+
+from .campaign import RunCtrl, status_point
+from .errors import InputError, NotFound
+from .influx import Influx
+from .names import check_name
+
+#: statuses a build reports; ``new`` and ``queued`` belong to the scheduler
+REPORT_STATUSES = ("running", "done", "failed")
+#: seconds a build keeps retrying an unreachable InfluxDB (``ECAL_REPORT_RETRY`` overrides)
+REPORT_RETRY_SECONDS = 300.0
+FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_FIELD_VALUE = 4096
+#: fields whose meaning and type the lifecycle owns: a build cannot overwrite them
+RESERVED_FIELDS = frozenset({
+    "time", "campaign", "task", "run", "status", "build", "url", "attempt", "fill", "era",
+    "updated", "queue_id", "trigger", "relaunched", "exit_code"})
+#: what a new build of a (run, task) starts from: nothing left of the previous one
+FRESH_ATTEMPT = {"queue_id": 0, "build": 0, "url": "", "reason": "", "trigger": "",
+                 "relaunched": 0, "log": "", "output": ""}
+
+
+def parse_fields(items: Iterable[str]) -> dict[str, str]:
+    """``["output:/eos/x.root", "events:12"]`` -> dict, every key and value checked."""
+    fields = {}
+    for item in items or ():
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise InputError(f"invalid field {item[:40]!r}: expected key:value")
+        fields[key] = value
+    return check_fields(fields)
+
+
+def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """Keys are simple identifiers, not owned by the lifecycle; values at most 4 kB."""
+    for key, value in fields.items():
+        if not FIELD_KEY_RE.match(key):
+            raise InputError(f"invalid field name {key[:40]!r}: use letters, digits and '_', "
+                             "starting with a letter or '_'")
+        if key in RESERVED_FIELDS:
+            raise InputError(f"field {key!r} is reserved: it is set by the job lifecycle")
+        if not isinstance(value, str):
+            raise InputError(f"field {key!r}: the value must be text")
+        if len(value.encode()) > MAX_FIELD_VALUE:
+            raise InputError(f"field {key!r}: the value is longer than {MAX_FIELD_VALUE} bytes")
+    return dict(fields)
+
+
+def job_point(campaign: str, task: str, run: int, status: str, when_ns: int,
+              **fields) -> Point:
+    """A ``job`` event: one report about one run, stamped with the wall clock."""
+    point = (Point("job").tag("campaign", campaign).tag("task", task)
+             .field("run", int(run)).field("status", status))
+    for key, value in fields.items():
+        point.field(key, value)
+    return point.time(when_ns)
+
+
+def reporting_influx(db: str | None, env: Mapping[str, str] | None = None) -> Influx:
+    """The client a build reports with: it retries an unreachable server for a while."""
+    env = os.environ if env is None else env
+    retry = env.get("ECAL_REPORT_RETRY")
+    try:
+        seconds = REPORT_RETRY_SECONDS if retry in (None, "") else float(retry)
+    except ValueError:
+        raise InputError(f"invalid ECAL_REPORT_RETRY {retry!r}: expected seconds") from None
+    return Influx.from_env(db, env=env, retry_seconds=seconds)
+
+
+class Reporter:
+    """Reports of the builds of one task of one campaign."""
+
+    def __init__(self, influx: Influx, campaign: str, task: str):
+        self.influx = influx
+        self.campaign = check_name(campaign, "campaign")
+        self.task = check_name(task, "task")
+
+    def report(self, runs: Iterable[int], status: str, build: int | None = None,
+               url: str | None = None, fields: Mapping[str, str] | None = None,
+               **lifecycle) -> None:
+        """Record ``status`` for ``runs`` (a build of a group reports all its runs).
+
+        ``fields`` are the build's own ``key:value`` fields (checked);
+        ``lifecycle`` the typed ones the wrapper owns (``exit_code``, ``reason``).
+        One write carries the event points and the roll-up into the run rows.
+        """
+        if status not in REPORT_STATUSES:
+            raise InputError(f"invalid reported status {status!r}: use one of "
+                             f"{', '.join(REPORT_STATUSES)}")
+        runs = [int(run) for run in runs]
+        if not runs:
+            raise InputError("no run to report")
+        extra = dict(check_fields(fields or {}), **lifecycle)
+        if status != "failed":
+            extra.setdefault("reason", "")
+        if build is not None:
+            extra["build"] = int(build)
+        if url is not None:
+            extra["url"] = url
+        now = time.time()
+        now_ns = time.time_ns()
+        points = []
+        for offset, run in enumerate(runs):
+            points.append(job_point(self.campaign, self.task, run, status, now_ns + offset,
+                                    **extra))
+            points.append(status_point(self.campaign, self.task, run, status, now, **extra))
+        self.influx.write(points)
+
+    def register_output(self, run: int, path: str) -> None:
+        """Record the file a build produced for ``run``: downstream tasks read it."""
+        check_fields({"output": str(path)})
+        self.influx.write([status_point(self.campaign, self.task, run, None, time.time(),
+                                        output=str(path))])
+
+
+# --- reprocessing ------------------------------------------------------------------
+
+@dataclass
+class ReprocessSummary:
+    reset: list[int] = field(default_factory=list)
+    #: runs whose build is queued or running: resetting them would start a second one
+    in_flight: list[int] = field(default_factory=list)
+
+
+def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
+              status: str | None = None) -> ReprocessSummary:
+    """Reset ``task`` to ``new`` (attempts 0) for some runs, the runs in ``status``, or all.
+
+    Runs with a build in flight are left alone (reported in ``in_flight``).
+    Named runs that do not have the task are an error, before anything is written.
+    """
+    check_name(task, "task")
+    camp = ctrl.info()
+    rows = ctrl.task_rows(task=task, fields="status")
+    if not rows and task not in camp.active_tasks:
+        from .workflows import closest
+        known = {row["task"] for row in ctrl.task_rows(fields="status")} | camp.active_tasks
+        hint = closest(task, known)
+        raise NotFound(f"task {task!r} is not in campaign {ctrl.campaign!r}"
+                       + (f" (did you mean {hint!r}?)" if hint else ""))
+    current = {row["time"]: row["status"] for row in rows}
+    if runs is not None:
+        wanted = sorted(set(int(run) for run in runs))
+        missing = [run for run in wanted if run not in current]
+        if missing:
+            raise NotFound(f"run {missing[0]} does not have task {task!r} in campaign "
+                           f"{ctrl.campaign!r}")
+    else:
+        wanted = sorted(run for run, st in current.items() if status in (None, st))
+    summary = ReprocessSummary()
+    for run in wanted:
+        target = summary.in_flight if current[run] in ("queued", "running") else summary.reset
+        target.append(run)
+    now = time.time()
+    ctrl.influx.write([status_point(ctrl.campaign, task, run, "new", now, attempt=0,
+                                    **FRESH_ATTEMPT) for run in summary.reset])
+    return summary
+
+
+# --- the build wrapper ---------------------------------------------------------------
+
+def build_env(base: Mapping[str, str], db: str, campaign: str, task: str,
+              runs: list[int]) -> dict[str, str]:
+    """The command's environment: the build's, plus what it processes."""
+    env = dict(base)
+    env.update(DB=db, CAMPAIGN=campaign, TASK=task, RUNS=",".join(map(str, runs)))
+    if len(runs) == 1:
+        env["RUN_NUMBER"] = str(runs[0])
+    else:
+        env.pop("RUN_NUMBER", None)
+    return env
+
+
+def default_log_path(db: str, campaign: str, task: str, runs: list[int],
+                     env: Mapping[str, str]) -> Path:
+    """``$ECAL_LOG_DIR`` (default ``./logs``)/<db>/<campaign>/<task>/<run>-<build>.log."""
+    stamp = env.get("BUILD_NUMBER") or time.strftime("%Y%m%dT%H%M%S")
+    return (Path(env.get("ECAL_LOG_DIR") or "logs") / db / campaign / task
+            / f"{runs[0]}-{stamp}.log")
+
+
+def run_command(argv: list[str], env: Mapping[str, str], log_path: Path,
+                out: BinaryIO) -> int:
+    """Run ``argv``, copying its output to ``out`` and to ``log_path``; its exit status.
+
+    A command that cannot be started exits 127 like in a shell, with the reason
+    in the log, so it is reported as a failure of the build, not of the wrapper.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(argv, env=dict(env), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        except OSError as err:
+            message = f"cannot start {argv[0]!r}: {err.strerror}\n".encode()
+            log.write(message)
+            out.write(message)
+            return 127
+        with proc.stdout:
+            for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+                out.write(chunk)
+                out.flush()
+                log.write(chunk)
+        status = proc.wait()
+    return 128 - status if status < 0 else status  # killed by a signal: as a shell says
