@@ -33,7 +33,8 @@ crumb                GET    /crumbIssuer/api/json            ``crumb``, ``crumbR
 whoami               GET    /me/api/json                     the user
 plugins              GET    /pluginManager/api/json          no plugins
 queue                GET    /queue/api/json                  ``items`` waiting
-job                  GET    /job/<n>/api/json                job JSON or 404
+job                  GET    /job/<n>/api/json                job JSON or 404 (``depth=1``:
+                                                             builds with their parameters)
 job_page             GET    /job/<n>/                        HTML (redirect target)
 build_page           GET    /job/<n>/<N>/                    HTML (redirect target)
 config               GET    /job/<n>/config.xml              the XML or 404
@@ -413,7 +414,10 @@ class FakeJenkins:
                 "disabled": j.disabled, "concurrentBuild": True, "inQueue": bool(waiting),
                 "queueItem": self._queue_json(waiting[0]) if waiting else None,
                 "nextBuildNumber": j.next_build,
-                "builds": [self._build_ref(b) for b in builds],
+                # depth=1 expands every build, parameters included (how a trigger's
+                # build is found again by its TRIGGER_ID)
+                "builds": [self._build_json(b) if int(query.get("depth") or 0) >= 1
+                           else self._build_ref(b) for b in builds],
                 "firstBuild": self._build_ref(builds[-1] if builds else None),
                 "lastBuild": self._build_ref(builds[0] if builds else None),
                 "lastCompletedBuild": last(lambda b: True),
@@ -480,7 +484,11 @@ class FakeJenkins:
         build = self.builds.get((job, int(number)))
         if build is None:
             return self._error(404, "Not Found")
-        return self._json({
+        return self._json(self._build_json(build), query)
+
+    def _build_json(self, build: Build) -> dict:
+        job = build.job
+        return {
             "_class": "hudson.model.FreeStyleBuild",
             "actions": [_parameters_action(build.params), _cause_action(self.user)],
             "building": build.building, "description": None,
@@ -488,7 +496,7 @@ class FakeJenkins:
             "estimatedDuration": -1, "fullDisplayName": f"{job} #{build.number}",
             "id": str(build.number), "keepLog": False, "number": build.number,
             "queueId": build.queue_id, "result": build.result, "timestamp": build.timestamp,
-            "url": f"{self._job_url(job)}{build.number}/", "builtOn": "agent-1"}, query)
+            "url": f"{self._job_url(job)}{build.number}/", "builtOn": "agent-1"}
 
     def _build_page(self, query, body, job, number):
         if (job, int(number)) not in self.builds:

@@ -1,0 +1,106 @@
+"""``schedule``: one scheduler cycle over a database (what the Jenkins cron job runs)."""
+
+import sys
+import time
+
+from ..campaign import STATUSES
+from ..executors import EXECUTORS, make_executor
+from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain
+from .common import influx, print_table, subcommand, warn
+
+#: lines of detail per task and section in a dry run, unless --verbose
+DETAIL_LINES = 10
+
+
+def register(sub) -> None:
+    p = subcommand(sub, "schedule", schedule,
+                   "trigger a build for every ready (run, task) of the active campaigns")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be triggered and why the rest waits; write nothing")
+    p.add_argument("--executor", choices=EXECUTORS, default="jenkins",
+                   help="where builds run: Jenkins (default) or subprocesses here")
+    p.add_argument("--max-triggers", type=int, default=DEFAULT_MAX_TRIGGERS, metavar="N",
+                   help=f"builds triggered per cycle at most (default {DEFAULT_MAX_TRIGGERS})")
+    p.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
+                   help="local executor: builds run at the same time (default 2)")
+    p.add_argument("--log-dir", default="logs", metavar="DIR",
+                   help="local executor: where build logs go (default ./logs)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="dry run: list every run, not only the first ones of each task")
+
+
+def schedule(args) -> int:
+    if args.max_triggers < 0:
+        from .common import raise_usage
+        raise_usage(f"invalid --max-triggers {args.max_triggers}: use 0 or more")
+    client = influx(args)
+    executor = None if args.dry_run else make_executor(args.executor, args.jobs, args.log_dir)
+    scheduler = Scheduler(client, executor, dry_run=args.dry_run,
+                          max_triggers=args.max_triggers)
+    report = scheduler.cycle(args.campaign)
+    for name in report.inactive:
+        print(f"campaign {name!r}: inactive (no active task), skipped")
+    if report.skipped:
+        print(report.skipped)
+        return 0
+    for cycle in report.campaigns:
+        if args.dry_run:
+            _print_plan(cycle, args.verbose)
+        else:
+            _print_cycle(cycle)
+        for message in cycle.warnings:
+            warn(message)
+        for message in cycle.errors:
+            print(f"ecalautomation.py: error: {message}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _counts(counter) -> str:
+    return ", ".join(f"{key}: {n}" for key, n in sorted(counter.items()))
+
+
+def _print_cycle(cycle) -> None:
+    per_task = {}
+    for build, _, _ in cycle.triggered:
+        per_task[build.task] = per_task.get(build.task, 0) + 1
+    parts = [f"{len(cycle.triggered)} build(s) triggered"
+             + (f" ({_counts(per_task)})" if per_task else "")]
+    if cycle.reconciled:
+        parts.append(f"{sum(cycle.reconciled.values())} (run, task) updated from the "
+                     f"executor ({_counts(cycle.reconciled)})")
+    if cycle.fetched:
+        parts.append(f"{cycle.fetched} new run(s) fetched")
+    if cycle.plan is not None:
+        waiting = sum(len(tp.waiting) for tp in cycle.plan.tasks.values())
+        parts.append(f"{waiting} waiting")
+    print(f"campaign {cycle.campaign!r}: " + "; ".join(parts))
+
+
+def _print_plan(cycle, verbose: bool) -> None:
+    plan = cycle.plan
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(plan.now)) if plan else ""
+    print(f"campaign {cycle.campaign!r} ({cycle.kind}), dry run at {when}:")
+    if cycle.kind == "prompt":
+        print(f"  {cycle.fetched} new run(s) in the registry would be fetched")
+    if plan is None:
+        return
+    print_table(["task", "group_by", *STATUSES, "to trigger", "waiting", "why waiting"],
+                [[tp.task, tp.group_by or "-", *(tp.counts.get(s, 0) for s in STATUSES),
+                  sum(len(b.rows) for b in tp.builds), len(tp.waiting),
+                  _counts(tp.reasons()) or "-"] for tp in plan.tasks.values()])
+    limit = None if verbose else DETAIL_LINES
+    for tp in plan.tasks.values():
+        _print_some(tp.builds, limit, f"{tp.task} build(s) to trigger",
+                    lambda b, task=tp.task: f"  would trigger {task} run(s) "
+                    f"{','.join(map(str, b.runs))} (attempt {b.attempt(b.rows[0])})")
+        _print_some(sorted(tp.waiting, key=lambda w: w.run), limit,
+                    f"waiting {tp.task} run(s)",
+                    lambda w, task=tp.task: f"  waiting {task} run {w.run}: {explain(w)}")
+
+
+def _print_some(items, limit, what, line) -> None:
+    """The first ``limit`` items (formatted only when shown), then how many were left out."""
+    for item in items[:limit]:
+        print(line(item))
+    if limit is not None and len(items) > limit:
+        print(f"  ... and {len(items) - limit} more {what} (--verbose lists all)")

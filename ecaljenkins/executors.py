@@ -1,0 +1,280 @@
+"""Where builds run: Jenkins (production) or subprocesses on this machine (local).
+
+The scheduler asks an executor two things: start a build (:meth:`start`), and
+where a build it started earlier is now (:meth:`locate`, answered with a
+:class:`Fact`). Both executors run the same job-side wrapper
+(``ecalautomation.py ... run --task T --runs R -- bash -c COMMAND``), which
+reports ``running`` and ``done``/``failed`` itself; the executor only tells the
+scheduler what became of builds whose wrapper did not report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple
+from urllib.parse import quote
+
+import jenkins
+import requests
+
+from .errors import ConfigError, JenkinsError, JenkinsTimeout
+from .jobs import connect_jenkins, jenkins_errors, job_name
+
+EXECUTORS = ("jenkins", "local")
+#: the parameter carrying the unique id of a trigger, to find its build again
+TRIGGER_PARAMETER = "TRIGGER_ID"
+#: recent builds of a job searched for a trigger id (Jenkins lists at most 100)
+RECENT_BUILDS = 100
+
+# where a build is, as far as the executor knows
+WAITING = "waiting"        # in the queue
+CANCELLED = "cancelled"    # removed from the queue before it started
+BUILDING = "building"      # started, not finished
+FINISHED = "finished"      # over, with a result
+ABSENT = "absent"          # no trace of it
+FOREIGN = "foreign"        # started by another executor: not ours to judge
+UNKNOWN = "unknown"        # the executor could not tell (an error)
+
+
+class Fact(NamedTuple):
+    """What the executor knows about one build in flight."""
+
+    state: str
+    queue_id: int = 0
+    build: int = 0
+    url: str = ""
+    result: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One build to start: a task of a campaign over one run or a group of runs."""
+
+    db: str
+    campaign: str
+    task: str
+    runs: tuple[int, ...]
+    trigger_id: str
+    attempt: int
+    #: the workflow's command (None when the task has no definition any more)
+    command: str | None
+
+    @property
+    def job(self) -> str:
+        return job_name(self.db, self.campaign, self.task)
+
+    def parameters(self) -> dict[str, str]:
+        """The Jenkins job's parameters: RUN_NUMBER for one run, RUNS for a group."""
+        params = {"CAMPAIGN": self.campaign, "DB": self.db, "TASK": self.task,
+                  TRIGGER_PARAMETER: self.trigger_id}
+        if len(self.runs) == 1:
+            params["RUN_NUMBER"] = str(self.runs[0])
+        else:
+            params["RUNS"] = ",".join(map(str, self.runs))
+        return params
+
+
+class LocalOutcome(NamedTuple):
+    """How a local build ended: the wrapper's exit status and what it said on stderr."""
+
+    code: int
+    stderr: str
+
+
+def _build_fact(info: dict) -> Fact:
+    number, url = int(info.get("number") or 0), info.get("url") or ""
+    if info.get("building") or not info.get("result"):
+        return Fact(BUILDING, build=number, url=url)
+    return Fact(FINISHED, build=number, url=url, result=info["result"])
+
+
+def _parameters(item: dict) -> dict:
+    """The parameters of a queue item or build, from its ``actions``."""
+    return {p.get("name"): p.get("value") for action in item.get("actions") or ()
+            if isinstance(action, dict) for p in action.get("parameters") or ()}
+
+
+class JenkinsExecutor:
+    """Builds on Jenkins, through python-jenkins (``buildWithParameters``).
+
+    Answers are cached for one cycle (the queue listing, a job's recent
+    builds); after Jenkins failed to answer once, the rest of the cycle does
+    not wait on it again.
+    """
+
+    name = "jenkins"
+
+    def __init__(self, server: jenkins.Jenkins | None = None):
+        self.server = server or connect_jenkins()
+        self.token = os.environ.get("JENKINS_API_TOKEN")
+        self.down: str | None = None
+        self._queue: list[dict] | None = None
+        self._recent: dict[str, list[dict]] = {}
+
+    @contextmanager
+    def _call(self, action: str) -> Iterator[None]:
+        """One request: errors become JenkinsError (JenkinsTimeout when no answer came)."""
+        if self.down:
+            raise JenkinsError(self.down)
+        failure = None
+        try:
+            with jenkins_errors(action, self.server.server, self.token):
+                try:
+                    yield
+                except jenkins.TimeoutException:
+                    failure = "timeout"
+                    raise
+                except requests.exceptions.ConnectionError:
+                    failure = "down"
+                    raise
+        except JenkinsError as err:
+            if failure:
+                self.down = f"{err} (Jenkins is not asked again in this cycle)"
+            if failure == "timeout":
+                raise JenkinsTimeout(str(err)) from None
+            raise
+
+    def _get(self, path: str, action: str) -> dict | None:
+        """GET a JSON document of Jenkins; None when it does not exist (404)."""
+        with self._call(action):
+            try:
+                text = self.server.jenkins_open(
+                    requests.Request("GET", self.server.server.rstrip("/") + "/" + path))
+            except jenkins.NotFoundException:
+                return None
+            return json.loads(text)
+
+    def start(self, request: BuildRequest) -> int:
+        """Trigger the build; its queue item id."""
+        with self._call(f"triggering job {request.job}"):
+            return self.server.build_job(request.job, request.parameters())
+
+    def finish(self) -> dict[str, LocalOutcome]:
+        """Jenkins builds run on their own: nothing to wait for."""
+        return {}
+
+    def locate(self, job: str, queue_id: int, build: int, trigger: str) -> Fact:
+        """Where the build is: by build number, else queue item, else its trigger id."""
+        try:
+            if build:
+                info = self._get(f"job/{quote(job)}/{build}/api/json",
+                                 f"reading build {build} of job {job}")
+                if info is not None:
+                    return _build_fact(info)
+            elif queue_id:
+                item = self._get(f"queue/item/{queue_id}/api/json",
+                                 f"reading queue item {queue_id} of job {job}")
+                if item is not None:
+                    if item.get("cancelled"):
+                        return Fact(CANCELLED, queue_id=queue_id)
+                    started = item.get("executable")
+                    if not started:
+                        return Fact(WAITING, queue_id=queue_id)
+                    info = self._get(f"job/{quote(job)}/{started['number']}/api/json",
+                                     f"reading build {started['number']} of job {job}")
+                    return _build_fact(info or started)
+            return self._find(job, trigger) if trigger else Fact(ABSENT)
+        except JenkinsError as err:
+            return Fact(UNKNOWN, message=str(err))
+
+    def _find(self, job: str, trigger: str) -> Fact:
+        """The queue item or build carrying ``trigger``; ABSENT if Jenkins has neither."""
+        if self._queue is None:
+            with self._call("reading the build queue"):
+                self._queue = self.server.get_queue_info()
+        for item in self._queue:
+            if (item.get("task") or {}).get("name") == job and \
+                    _parameters(item).get(TRIGGER_PARAMETER) == trigger:
+                if item.get("cancelled"):
+                    return Fact(CANCELLED, queue_id=int(item["id"]))
+                return Fact(WAITING, queue_id=int(item["id"]))
+        if job not in self._recent:
+            info = self._get(f"job/{quote(job)}/api/json?depth=1", f"reading job {job}")
+            if info is None:
+                raise JenkinsError(f"Jenkins {self.server.server}: job {job} does not exist")
+            self._recent[job] = (info.get("builds") or [])[:RECENT_BUILDS]
+        for build in self._recent[job]:
+            if _parameters(build).get(TRIGGER_PARAMETER) == trigger:
+                return _build_fact(build)
+        return Fact(ABSENT)
+
+
+class LocalExecutor:
+    """Builds as subprocesses of this machine, ``jobs`` at a time.
+
+    A cycle starts its builds and waits for all of them (:meth:`finish`), so a
+    build of an earlier cycle still in flight had its scheduler interrupted: it
+    has no trace here. The log of each build is
+    ``<log_dir>/<db>/<campaign>/<task>/<run>-<attempt>.log``.
+    """
+
+    name = "local"
+
+    def __init__(self, jobs: int = 2, log_dir: str | os.PathLike = "logs",
+                 env: dict | None = None):
+        if jobs < 1:
+            raise ConfigError(f"invalid number of parallel local builds {jobs}: use 1 or more")
+        self.log_dir = Path(log_dir)
+        self.env = dict(os.environ if env is None else env)
+        # the wrapper takes a build number from these: a scheduler running inside a
+        # Jenkins build must not lend its own to the local builds
+        for key in ("BUILD_NUMBER", "BUILD_URL"):
+            self.env.pop(key, None)
+        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ecal-local")
+        self._running: dict[str, Future] = {}
+
+    def log_path(self, request: BuildRequest) -> Path:
+        return (self.log_dir / request.db / request.campaign / request.task
+                / f"{request.runs[0]}-{request.attempt}.log")
+
+    def start(self, request: BuildRequest) -> int:
+        """Queue the build on the local pool; local builds have no queue id (0)."""
+        if request.command is None:
+            raise ConfigError(f"task {request.task!r} has no workflow definition: "
+                              "no command to run locally")
+        argv = [sys.executable, "-m", "ecaljenkins.cli.automation", "--db", request.db,
+                "--campaign", request.campaign, "run", "--task", request.task,
+                "--runs", ",".join(map(str, request.runs)),
+                "--log", str(self.log_path(request).resolve()),
+                "--", "bash", "-c", request.command]
+        self._running[request.trigger_id] = self._pool.submit(self._run, argv)
+        return 0
+
+    def _run(self, argv: list[str]) -> LocalOutcome:
+        try:
+            proc = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, errors="replace")
+        except OSError as err:
+            return LocalOutcome(127, f"cannot start the build wrapper: {err.strerror}")
+        return LocalOutcome(proc.returncode, proc.stderr.strip())
+
+    def finish(self) -> dict[str, LocalOutcome]:
+        """Wait for every build started since the last call; {trigger id: outcome}."""
+        done = {trigger: future.result() for trigger, future in self._running.items()}
+        self._running.clear()
+        return done
+
+    def locate(self, job: str, queue_id: int, build: int, trigger: str) -> Fact:
+        """A Jenkins build is not ours; a local one of an earlier cycle is gone."""
+        if queue_id or build:
+            return Fact(FOREIGN, message=f"in Jenkins (job {job}): reconcile it with "
+                                         "--executor jenkins")
+        return Fact(ABSENT)
+
+
+def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs"):
+    """The executor called ``name`` (see :data:`EXECUTORS`)."""
+    if name == "jenkins":
+        return JenkinsExecutor()
+    if name == "local":
+        return LocalExecutor(jobs=jobs, log_dir=log_dir)
+    raise ConfigError(f"unknown executor {name!r}: use {' or '.join(EXECUTORS)}")

@@ -1,0 +1,206 @@
+"""The pure half of the scheduler: plan() and decide(), rows in, decisions out."""
+
+import pytest
+
+from ecaljenkins.campaign import Campaign, RunType
+from ecaljenkins.executors import Fact
+from ecaljenkins.scheduler import (BACKOFF, CAP, DEPENDENCY, EXHAUSTED, GROUP, INACTIVE, LIMIT,
+                                   NO_DEFINITION, OPEN, Build, CampaignState, Row, Wait, decide,
+                                   explain, plan)
+from ecaljenkins.workflows import Workflow
+
+NOW = 1_800_000_000.0
+
+
+def row(run, status="new", attempt=0, fill=1, era="E", updated=NOW - 10_000, queue_id=None,
+        build=None, trigger=None, relaunched=None):
+    return Row(run, status, attempt, fill, era, updated, queue_id, build, trigger, relaunched)
+
+
+def state(rows: dict, tasks=None, kind="rereco"):
+    active = tuple(tasks if tasks is not None else rows)
+    camp = Campaign("c", kind, "", 0, {"all": RunType("all", (), active)})
+    return CampaignState(camp, {task: sorted(r, key=lambda x: x.run) for task, r in rows.items()})
+
+
+def wfs(*workflows):
+    return {wf.task: wf for wf in workflows}
+
+
+def runs_of(result, task):
+    return [b.runs for b in result.tasks[task].builds]
+
+
+def reasons(result, task):
+    return {w.run: w.reason for w in result.tasks[task].waiting}
+
+
+def test_new_rows_are_ready_and_done_or_in_flight_are_not():
+    st = state({"a": [row(1), row(2, "done"), row(3, "queued", trigger="t3"),
+                      row(4, "running", trigger="t4"), row(5)]})
+    result = plan(st, wfs(Workflow("a", "x")), NOW)
+    assert runs_of(result, "a") == [(1,), (5,)]
+    assert result.tasks["a"].counts == {"new": 2, "done": 1, "queued": 1, "running": 1}
+    assert result.tasks["a"].waiting == []
+    assert [b.attempt(b.rows[0]) for b in result.tasks["a"].builds] == [1, 1]
+
+
+def test_dependency_must_be_done_for_the_same_run():
+    st = state({"reco": [row(1, "done"), row(2, "running", trigger="x"),
+                         row(3, "failed", attempt=1)],
+                "calib": [row(1), row(2), row(3), row(4)]})
+    result = plan(st, wfs(Workflow("reco", "x", max_retries=0),
+                          Workflow("calib", "y", depends_on=("reco",))), NOW)
+    assert runs_of(result, "calib") == [(1,)]
+    waits = {w.run: w for w in result.tasks["calib"].waiting}
+    assert {run: w.reason for run, w in waits.items()} == {2: DEPENDENCY, 3: DEPENDENCY,
+                                                          4: DEPENDENCY}
+    assert explain(waits[2]) == "dependency not done: reco is running"
+    assert explain(waits[4]) == "dependency not done: reco is missing for this run"
+    assert reasons(result, "reco") == {3: EXHAUSTED}
+
+
+def test_failed_rows_retry_after_a_doubling_back_off_then_give_up():
+    wf = Workflow("a", "x", max_retries=2, retry_delay=60)
+    rows = [row(1, "failed", attempt=1, updated=NOW - 59),    # waits 60 s
+            row(2, "failed", attempt=1, updated=NOW - 60),    # ready
+            row(3, "failed", attempt=2, updated=NOW - 119),   # waits 120 s
+            row(4, "failed", attempt=2, updated=NOW - 120),   # ready: last retry
+            row(5, "failed", attempt=3, updated=NOW - 10**6)]  # no retry left
+    result = plan(state({"a": rows}), wfs(wf), NOW)
+    assert runs_of(result, "a") == [(2,), (4,)]
+    assert [b.attempt(b.rows[0]) for b in result.tasks["a"].builds] == [2, 3]
+    waits = {w.run: w for w in result.tasks["a"].waiting}
+    assert waits[1] == Wait(1, BACKOFF, NOW + 1)
+    assert waits[3] == Wait(3, BACKOFF, NOW + 1)
+    assert waits[5].reason == EXHAUSTED
+    assert explain(waits[1]).startswith("back-off until 2027-01-15 08:00:01 UTC")
+    assert explain(waits[5]) == "retries exhausted (3 attempts)"
+
+
+def test_zero_retries_means_one_attempt():
+    result = plan(state({"a": [row(1, "failed", attempt=1)]}),
+                  wfs(Workflow("a", "x", max_retries=0)), NOW)
+    assert reasons(result, "a") == {1: EXHAUSTED}
+
+
+def test_cap_counts_builds_in_flight():
+    rows = [row(1, "queued", trigger="t1"), row(2, "running", trigger="t2")] + \
+        [row(run) for run in range(3, 9)]
+    result = plan(state({"a": rows}), wfs(Workflow("a", "x", max_in_flight=4)), NOW)
+    assert runs_of(result, "a") == [(3,), (4,)]
+    waits = [w for w in result.tasks["a"].waiting]
+    assert [w.run for w in waits] == [5, 6, 7, 8]
+    assert {w.reason for w in waits} == {CAP}
+    assert explain(waits[0]) == "cap reached (2 in flight, max_in_flight 4)"
+
+
+def test_fill_group_waits_for_every_run_then_one_build():
+    wf = Workflow("calib", "x", depends_on=("reco",), group_by="fill")
+    st = state({"reco": [row(1, "done", fill=10), row(2, "done", fill=10),
+                         row(3, "done", fill=20), row(4, "running", fill=20, trigger="t")],
+                "calib": [row(1, fill=10), row(2, fill=10), row(3, fill=20), row(4, fill=20)]})
+    result = plan(st, wfs(Workflow("reco", "r"), wf), NOW)
+    assert runs_of(result, "calib") == [(1, 2)]
+    waits = {w.run: w for w in result.tasks["calib"].waiting}
+    assert waits[3].reason == GROUP and waits[4].reason == DEPENDENCY
+    assert explain(waits[3]) == ("rest of its group not ready: 1 run(s) of fill 20 still on "
+                                 "their way")
+
+
+def test_group_ignores_done_and_exhausted_runs_and_counts_one_flight_per_trigger():
+    wf = Workflow("calib", "x", group_by="era", max_retries=0, max_in_flight=2)
+    st = state({"calib": [row(1, "done", era="A"), row(2, era="A"),
+                          row(3, "failed", attempt=1, era="A"),
+                          row(4, "queued", era="B", trigger="g"),
+                          row(5, "queued", era="B", trigger="g"),
+                          row(6, era="C"), row(7, era="D")]})
+    result = plan(st, wfs(wf), NOW)
+    # era B is one build in flight, so one slot is left: era A goes, era C waits
+    assert runs_of(result, "calib") == [(2,)]
+    assert reasons(result, "calib") == {3: EXHAUSTED, 6: CAP, 7: CAP}
+
+
+def test_prompt_campaign_keeps_the_newest_fill_open():
+    wf = Workflow("calib", "x", group_by="fill")
+    rows = {"calib": [row(1, fill=10), row(2, fill=10), row(3, fill=11)]}
+    prompt = plan(state(rows, kind="prompt"), wfs(wf), NOW)
+    assert runs_of(prompt, "calib") == [(1, 2)]
+    wait = prompt.tasks["calib"].waiting[0]
+    assert wait.reason == OPEN
+    assert explain(wait) == "group still open: fill 11 holds the newest run and may grow"
+    rereco = plan(state(rows), wfs(wf), NOW)
+    assert runs_of(rereco, "calib") == [(1, 2), (3,)]
+
+
+def test_inactive_and_undefined_tasks_are_not_scheduled():
+    st = state({"gone": [row(1), row(2, "done")], "nodef": [row(1), row(2, "failed")],
+                "a": [row(1)]}, tasks=["a", "nodef"])
+    result = plan(st, wfs(Workflow("a", "x"), Workflow("gone", "y")), NOW)
+    assert runs_of(result, "a") == [(1,)]
+    assert result.tasks["gone"].builds == [] and reasons(result, "gone") == {1: INACTIVE}
+    assert reasons(result, "nodef") == {1: NO_DEFINITION, 2: NO_DEFINITION}
+    assert explain(result.tasks["nodef"].waiting[0]) == "inactive: no workflow definition"
+
+
+def test_budget_keeps_the_oldest_runs_across_tasks():
+    st = state({"a": [row(r) for r in (1, 4, 6)], "b": [row(r) for r in (2, 3, 5)]})
+    result = plan(st, wfs(Workflow("a", "x"), Workflow("b", "y")), NOW, budget=3)
+    assert runs_of(result, "a") == [(1,)] and runs_of(result, "b") == [(2,), (3,)]
+    assert reasons(result, "a") == {4: LIMIT, 6: LIMIT}
+    assert explain(result.tasks["b"].waiting[0]) == "trigger limit of this cycle (3 builds)"
+
+
+# --- decide: what a build in flight becomes --------------------------------------------
+
+QUEUED = row(7, "queued", attempt=1, queue_id=12, trigger="t", updated=NOW - 30)
+
+
+@pytest.mark.parametrize("fact, status, fields, event", [
+    (Fact("building", build=5, url="u/5/"), "running", {"build": 5, "url": "u/5/"}, False),
+    (Fact("finished", build=5, url="u/5/", result="SUCCESS"), "done",
+     {"build": 5, "url": "u/5/",
+      "reason": "Jenkins build #5 SUCCESS without a report from the workflow"}, True),
+    (Fact("finished", build=5, url="u/5/", result="ABORTED"), "failed",
+     {"build": 5, "url": "u/5/",
+      "reason": "Jenkins build #5 ABORTED without a report from the workflow"}, True),
+    (Fact("cancelled", queue_id=12), "new", {"attempt": 0, "queue_id": 0, "trigger": ""}, False),
+])
+def test_decide_transitions(fact, status, fields, event):
+    decision = decide("a", (QUEUED,), fact, NOW)
+    assert [(c.row.run, c.status, c.fields, c.event) for c in decision.changes] == \
+        [(7, status, fields, event)]
+    assert not decision.relaunch and decision.error is None
+
+
+def test_decide_leaves_what_is_known_alone():
+    assert decide("a", (QUEUED,), Fact("waiting", queue_id=12), NOW).changes == []
+    running = QUEUED._replace(status="running", build=5)
+    assert decide("a", (running,), Fact("building", build=5, url="u"), NOW).changes == []
+
+
+def test_decide_records_the_queue_id_of_an_intent_found_in_the_queue():
+    intent = QUEUED._replace(queue_id=0)
+    decision = decide("a", (intent,), Fact("waiting", queue_id=40), NOW)
+    assert [(c.status, c.fields) for c in decision.changes] == [("queued", {"queue_id": 40})]
+
+
+def test_decide_relaunches_a_lost_build_once_after_the_grace_period():
+    fresh = decide("a", (QUEUED,), Fact("absent"), NOW, grace=300)
+    assert fresh.changes == [] and not fresh.relaunch
+    old = QUEUED._replace(updated=NOW - 301)
+    lost = decide("a", (old,), Fact("absent"), NOW, grace=300)
+    assert lost.relaunch and lost.changes == [] and "triggered again, once" in lost.warning
+    again = decide("a", (old._replace(relaunched=1),), Fact("absent"), NOW, grace=300)
+    assert not again.relaunch
+    assert [(c.status, c.event) for c in again.changes] == [("failed", True)]
+
+
+def test_decide_reports_executor_errors_without_changing_anything():
+    decision = decide("a", (QUEUED,), Fact("unknown", message="Jenkins down"), NOW)
+    assert decision.changes == [] and decision.error == "a run(s) 7: Jenkins down"
+
+
+def test_relaunch_keeps_the_attempt_number():
+    build = Build("a", (QUEUED,), relaunch=True)
+    assert build.attempt(QUEUED) == 1 and Build("a", (QUEUED,)).attempt(QUEUED) == 2
