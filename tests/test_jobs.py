@@ -220,8 +220,8 @@ HOSTILE_COMMANDS = [
 
 @pytest.mark.parametrize("command", HOSTILE_COMMANDS)
 def test_hostile_commands_reach_bash_unchanged(tmp_path, command):
-    wf = Workflow("hostile", command, description=command, node="linux && " + command[:20]
-                  .replace("\n", " ").strip() or "linux")
+    wf = Workflow("hostile", command, description=command,
+                  node="linux && " + command[:20].replace("\n", " "))
     jobs = parsed(render(tmp_path, [wf], {"hostile"}))
     assert list(jobs) == [job_name(DB, CAMPAIGN, "hostile")]  # structure unchanged
     job = jobs[job_name(DB, CAMPAIGN, "hostile")]
@@ -387,6 +387,9 @@ def test_update_jenkins_from_ini(tmp_path, jenkins, monkeypatch):
     assert len(jenkins.jobs) == 2
     with pytest.raises(ConfigError, match="nowhere.ini not found"):
         update_jenkins(path, jenkins_ini=str(tmp_path / "nowhere.ini"))
+    ini.write_text("url = no section header\n")
+    with pytest.raises(ConfigError, match="jenkins_jobs.ini .*: File contains no section"):
+        update_jenkins(path, jenkins_ini=str(ini))
 
 
 def test_shipped_ini_example_with_environment_overrides(tmp_path, jenkins):
