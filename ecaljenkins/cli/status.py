@@ -1,4 +1,4 @@
-"""``status``: where a campaign stands, in the terminal."""
+"""``status`` and ``report``: where a campaign stands, in the terminal or as a web page."""
 
 import os
 import sys
@@ -16,6 +16,10 @@ def register(sub) -> None:
     p = subcommand(sub, "status", status,
                    "progress of each task per run type, and the failures")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = subcommand(sub, "report", report,
+                   "write a self-contained HTML report (progress, runs x tasks grid)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the HTML file to write (replaced atomically)")
 
 
 def use_colour() -> bool:
@@ -86,3 +90,9 @@ def status(args) -> None:
         print(f"... and {len(failures) - LISTED_FAILURES} more: ecalrunctrl.py --db "
               f"{ctrl.influx.db} runs -c {ctrl.campaign} --status failed")
 
+
+def report(args) -> None:
+    from ..report import write_report
+    ctrl = runctrl(args)
+    path = write_report(ctrl, args.output)
+    print(f"wrote the report of campaign {ctrl.campaign!r} to {str(path)!r}")
