@@ -31,6 +31,8 @@ from .names import check_name
 REPORT_STATUSES = ("running", "done", "failed")
 #: seconds a build keeps retrying an unreachable InfluxDB (``ECAL_REPORT_RETRY`` overrides)
 REPORT_RETRY_SECONDS = 300.0
+#: set in a command's environment by the build wrapper, which reports the build itself
+WRAPPER_ENV = "ECAL_BUILD_WRAPPER"
 FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FIELD_VALUE = 4096
 #: fields whose meaning and type the lifecycle owns: a build cannot overwrite them
@@ -186,6 +188,7 @@ def build_env(base: Mapping[str, str], db: str, campaign: str, task: str,
     """The command's environment: the build's, plus what it processes."""
     env = dict(base)
     env.update(DB=db, CAMPAIGN=campaign, TASK=task, RUNS=",".join(map(str, runs)))
+    env[WRAPPER_ENV] = "1"
     if len(runs) == 1:
         env["RUN_NUMBER"] = str(runs[0])
     else:

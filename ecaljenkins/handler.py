@@ -1,0 +1,153 @@
+"""``Handler``: the base class a workflow author subclasses to write a task.
+
+A workflow script only says what to do with a run::
+
+    from ecaljenkins import Handler
+
+    class Pi0Monitoring(Handler):
+        def process(self, run):
+            path = f"/eos/cms/store/group/dpg_ecal/pi0/{run}.root"
+            ...  # produce it
+            self.register_output(run, path)
+
+    if __name__ == "__main__":
+        raise SystemExit(Pi0Monitoring(task="pi0-mon").run())
+
+The handler reads ``--db``, ``-c/--campaign`` and ``--run``/``--runs`` (by
+default from ``DB``, ``CAMPAIGN``, ``RUN_NUMBER``/``RUNS``, which the Jenkins job
+and the build wrapper set), calls :meth:`process` for each run, or
+:meth:`process_group` once for a fill/era group when the subclass defines it,
+and reports ``running``/``done``/``failed`` for each. Under the build wrapper
+(``ecalautomation.py run``), the wrapper reports the build's status itself and
+the handler only records outputs, so a build is reported once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Iterable
+
+from .campaign import RunCtrl
+from .errors import EcalError, InputError
+from .jobctrl import WRAPPER_ENV, Reporter, reporting_influx
+from .names import check_name
+
+#: longest failure reason recorded (the first line of the exception)
+MAX_REASON = 500
+
+
+class Handler:
+    """One task of the ECAL automation; subclass it and override :meth:`process`."""
+
+    def __init__(self, task: str, deps_tasks: Iterable[str] = ()):
+        self.task = check_name(task, "task")
+        self.deps_tasks = [check_name(dep, "task") for dep in deps_tasks]
+        self.args: argparse.Namespace | None = None
+        self.runs: list[int] = []
+        self._reporter: Reporter | None = None
+        self._ctrl: RunCtrl | None = None
+
+    # --- what a subclass writes ---------------------------------------------------
+
+    def process(self, run: int) -> None:
+        """Process one run; raise to fail it."""
+        raise NotImplementedError(f"{type(self).__name__} must define process(run)")
+
+    def process_group(self, runs: list[int]) -> None:
+        """Process the runs of a fill or era together (define it for grouped tasks)."""
+        raise NotImplementedError
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the workflow's own options; their values are in ``self.args``."""
+
+    # --- what a subclass calls ----------------------------------------------------
+
+    @property
+    def campaign(self) -> RunCtrl:
+        """The campaign being processed (after :meth:`run` parsed the arguments)."""
+        if self._ctrl is None:
+            raise InputError("the handler has not parsed its arguments yet: call run()")
+        return self._ctrl
+
+    def register_output(self, run: int, path: str) -> None:
+        """Record the file produced for ``run``: the tasks depending on this one read it."""
+        self._reporter.register_output(run, str(path))
+
+    def dependency_outputs(self, run: int) -> dict[str, str]:
+        """{dependency task: its output for ``run``}, for the tasks in ``deps_tasks``."""
+        outputs = {}
+        for dep in self.deps_tasks:
+            found = self.campaign.get_output(task=dep, runs=[run])
+            if run in found:
+                outputs[dep] = found[run]
+        return outputs
+
+    # --- the entry point ----------------------------------------------------------
+
+    def _parser(self) -> argparse.ArgumentParser:
+        env = os.environ
+        parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]) or self.task,
+                                         description=f"ECAL task {self.task}")
+        parser.add_argument("--db", default=env.get("DB") or env.get("ECAL_INFLUXDB_DB"),
+                            help="InfluxDB database (default: $DB)")
+        parser.add_argument("-c", "--campaign", default=env.get("CAMPAIGN"),
+                            help="campaign (default: $CAMPAIGN)")
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--run", help="the run to process (default: $RUN_NUMBER)")
+        which.add_argument("--runs", help="comma separated runs (default: $RUNS)")
+        self.add_arguments(parser)
+        return parser
+
+    def _setup(self, argv) -> None:
+        from .cli.runs import parse_run, parse_runs
+        self.args = args = self._parser().parse_args(argv)
+        if not args.db or not args.campaign:
+            raise InputError("the database and campaign are required: give --db and "
+                             "--campaign (or set DB and CAMPAIGN)")
+        text = args.run if args.run is not None else args.runs
+        if text is None:
+            text = os.environ.get("RUNS") or os.environ.get("RUN_NUMBER")
+        if not text:
+            raise InputError("no run to process: give --run or --runs (or set RUN_NUMBER "
+                             "or RUNS)")
+        self.runs = [parse_run(text)] if args.run is not None else parse_runs(text)
+        influx = reporting_influx(args.db)
+        self._reporter = Reporter(influx, args.campaign, self.task)
+        self._ctrl = RunCtrl(influx, args.campaign)
+
+    def run(self, argv: list[str] | None = None) -> int:
+        """Parse, process every run (or the group), report; the exit status."""
+        try:
+            self._setup(argv)
+        except EcalError as err:
+            print(f"{self.task}: error: {err}", file=sys.stderr)
+            return err.exit_code
+        grouped = type(self).process_group is not Handler.process_group
+        units = [self.runs] if grouped else [[run] for run in self.runs]
+        failed = 0
+        for unit in units:
+            try:
+                self._report(unit, "running")
+                if grouped:
+                    self.process_group(list(unit))
+                else:
+                    self.process(unit[0])
+            except Exception as err:  # the workflow's own failure: reported, not raised
+                failed += 1
+                traceback.print_exc()
+                first = (str(err).strip().splitlines() or [""])[0]
+                self._report(unit, "failed",
+                             reason=f"{type(err).__name__}: {first}"[:MAX_REASON])
+            else:
+                self._report(unit, "done")
+        return 1 if failed else 0
+
+    def _report(self, runs: list[int], status: str, **fields) -> None:
+        if os.environ.get(WRAPPER_ENV):
+            return
+        build = os.environ.get("BUILD_NUMBER")
+        self._reporter.report(runs, status, build=int(build) if build and build.isdigit()
+                              else None, url=os.environ.get("BUILD_URL"), **fields)
