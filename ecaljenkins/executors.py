@@ -115,6 +115,10 @@ class JenkinsExecutor:
     def __init__(self, server: jenkins.Jenkins | None = None):
         self.server = server or connect_jenkins()
         self.token = os.environ.get("JENKINS_API_TOKEN")
+        self.new_cycle()
+
+    def new_cycle(self) -> None:
+        """Forget what Jenkins said in the previous cycle (and that it was down)."""
         self.down: str | None = None
         self._queue: list[dict] | None = None
         self._recent: dict[str, list[dict]] = {}
@@ -230,6 +234,9 @@ class LocalExecutor:
             self.env.pop(key, None)
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ecal-local")
         self._running: dict[str, Future] = {}
+
+    def new_cycle(self) -> None:
+        """Each cycle waits for its own builds: nothing is carried over."""
 
     def log_path(self, request: BuildRequest) -> Path:
         return (self.log_dir / request.db / request.campaign / request.task

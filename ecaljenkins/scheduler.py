@@ -497,6 +497,8 @@ class Scheduler:
                 report.skipped = busy
                 return report
         self._catalogue = None
+        if self.executor is not None:
+            self.executor.new_cycle()
         budget = self.max_triggers
         try:
             for camp in campaigns:
