@@ -33,7 +33,7 @@ class Page(HTMLParser):
         self.scripts = []
         self._row = self._cell = self._text = None
         self._in = None               # 'list', 'grid', 'head', 'summary', 'script', 'th'
-        self._details = []
+        self._details, self._divs = [], []
         self.feed(html)
         self.close()
 
@@ -42,8 +42,10 @@ class Page(HTMLParser):
         attrs = dict(attrs)
         self.attributes += [(tag, name, value) for name, value in attrs.items()]
         cls = attrs.get("class") or ""
-        if tag == "div" and cls == "head":
-            self._in = "head"
+        if tag == "div":
+            self._divs.append(cls)
+            if cls == "head":
+                self._in = "head"
         elif tag == "table":
             if self._in != "head":
                 self._in = "list" if cls == "list" else "grid"
@@ -90,7 +92,7 @@ class Page(HTMLParser):
             self._text = None
         elif tag == "details":
             self._details.pop()
-        elif tag == "div" and self._in == "head":
+        elif tag == "div" and self._divs.pop() == "head":
             self._in = None
         elif tag == "table" and self._in in ("list", "grid"):
             self._in = None
