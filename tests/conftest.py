@@ -39,9 +39,11 @@ def db(influxd):
 
 
 @pytest.fixture
-def env(influxd, monkeypatch, db):
-    """Environment of the writer on ``db`` (also returned as a dict)."""
+def env(influxd, monkeypatch, db, tmp_path):
+    """Environment of the writer on ``db`` (also returned as a dict); jobs are
+    rendered under the test's temporary directory."""
     values = influxd.env(*WRITER, db=db)
+    values["ECAL_JOBS_DIR"] = str(tmp_path / "jobs")
     for key in ("ECAL_INFLUXDB_TOKEN", "ECAL_RUN_REGISTRY", "ECAL_WORKFLOWS",
                 "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
         monkeypatch.delenv(key, raising=False)

@@ -157,3 +157,59 @@ def test_wrong_password_and_server_down(run_cli, campaign, influxd):
                   extra_env={"ECAL_INFLUXDB_URL": "http://127.0.0.1:9"})
     assert res.code == 1 and "cannot reach InfluxDB at http://127.0.0.1:9" in res.err
     assert len(res.err.strip().splitlines()) == 1
+
+
+# --- Jenkins jobs kept in step (workflow definitions recorded with the campaign) -------
+
+CATALOGUE = """
+reco:
+  command: echo reco {run}
+calib:
+  command: echo calib
+  depends_on: [reco]
+  group_by: fill
+"""
+
+
+@pytest.fixture
+def catalogue(tmp_path, monkeypatch):
+    path = tmp_path / "workflows.yaml"
+    path.write_text(CATALOGUE)
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(path))
+    return path
+
+
+def test_add_records_definition_and_renders_jobs(run_cli, client, db, env, catalogue):
+    run_cli("ecalrunctrl.py", "create", "-c", "c1")
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "reco,calib", "typo")
+    assert res.code == 0, res
+    assert "task 'typo' has no workflow definition" in res.err
+    assert "Jenkins not configured" in res.out
+    camp = RunCtrl(client, "c1").info()
+    assert set(camp.workflows) == {"reco", "calib"}
+    assert json.loads(camp.workflows["reco"])["command"] == "echo reco {run}"
+    path = f"{env['ECAL_JOBS_DIR']}/{db}/c1.yaml"
+    text = open(path).read()
+    assert f"ecal-{db}-c1-reco" in text and f"ecal-{db}-c1-calib" in text
+
+    # the campaign keeps its definition when the catalogue changes, until --refresh
+    catalogue.write_text(CATALOGUE.replace("echo reco {run}", "echo reco v2"))
+    run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--remove", "calib")
+    assert json.loads(RunCtrl(client, "c1").info().workflows["reco"])["command"] == \
+        "echo reco {run}"
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--refresh").code == 0
+    assert json.loads(RunCtrl(client, "c1").info().workflows["reco"])["command"] == \
+        "echo reco v2"
+
+    out = run_cli("ecalrunctrl.py", "jobs", "-c", "c1")
+    assert out.code == 0 and "2 job(s) validated" in out.out
+
+
+def test_broken_catalogue_changes_nothing(run_cli, client, influxd, db, catalogue):
+    run_cli("ecalrunctrl.py", "create", "-c", "c1")
+    catalogue.write_text("reco:\n  command: [unclosed\n")
+    before = dump(influxd, db)
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "reco")
+    assert res.code == 2 and str(catalogue) in res.err, res
+    assert len(res.err.strip().splitlines()) == 1
+    assert dump(influxd, db) == before

@@ -1,6 +1,8 @@
 """``rtype-create``, ``rtype-update``, ``rtype-list``: run types and their active tasks."""
 
-from .common import print_json, print_table, runctrl, split_list, subcommand, warn
+from ..jobsync import add_definitions, sync
+from .common import (print_json, print_table, raise_usage, runctrl, split_list, subcommand,
+                     warn)
 
 
 def register(sub) -> None:
@@ -9,6 +11,7 @@ def register(sub) -> None:
     p.add_argument("--filter", action="append", required=True, metavar="EXPR",
                    help="'ATTR OP VALUE', OP one of == != < <= > >= ~ in; repeat to AND")
     p.add_argument("--add", nargs="+", default=[], metavar="TASK", help="active tasks")
+    add_job_options(p)
     p = subcommand(sub, "rtype-update", update,
                    "add/remove active tasks of a run type, or replace its filters")
     p.add_argument("--type", "-t", dest="rtype", default="all",
@@ -21,23 +24,46 @@ def register(sub) -> None:
                    help="replace the filters (repeat to AND)")
     p.add_argument("--backfill", action="store_true",
                    help="also give added tasks to the matching runs already in the campaign")
+    p.add_argument("--refresh", action="store_true",
+                   help="record the catalogue's current definition of the run type's tasks "
+                        "(a campaign otherwise keeps the definition it started with)")
+    add_job_options(p)
     p = subcommand(sub, "rtype-list", list_, "list the run types, filters and active tasks")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def add_job_options(parser) -> None:
+    parser.add_argument("--workflows", metavar="PATH",
+                        help="workflow catalogue (default: $ECAL_WORKFLOWS or jobs/workflows.yaml)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="where the Jenkins jobs are rendered (default: $ECAL_JOBS_DIR or jobs/)")
+
+
 def create(args) -> None:
     ctrl = runctrl(args)
-    ctrl.create_rtype(args.rtype, args.filter, split_list(args.add))
+    add = split_list(args.add)
+    before = ctrl.info().active_tasks
+    definitions, warnings = add_definitions(add, args.workflows)
+    ctrl.create_rtype(args.rtype, args.filter, add, definitions)
+    for message in warnings:
+        warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
+    if add:
+        report_sync(sync(ctrl, before, args.output))
 
 
 def update(args) -> None:
     ctrl = runctrl(args)
     add, remove = split_list(args.add), split_list(args.remove)
-    if not (add or remove or args.filter):
-        from .common import raise_usage
-        raise_usage("nothing to do: give --add, --remove or --filter")
-    change = ctrl.update_rtype(args.rtype, add, remove, args.filter, args.backfill)
+    if not (add or remove or args.filter or args.refresh):
+        raise_usage("nothing to do: give --add, --remove, --filter or --refresh")
+    camp = ctrl.info()
+    refresh = list(camp.rtype(args.rtype).tasks) if args.refresh else []
+    definitions, warnings = add_definitions(add + refresh, args.workflows)
+    change = ctrl.update_rtype(args.rtype, add, remove, args.filter, args.backfill,
+                               definitions, refresh)
+    for message in warnings:
+        warn(message)
     for task in change.unchanged:
         warn(f"task {task!r} was already active in run type {args.rtype!r}")
     parts = [f"added {','.join(change.added)}" if change.added else "",
@@ -46,6 +72,23 @@ def update(args) -> None:
              f"backfilled {change.backfilled} run tasks" if args.backfill else ""]
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
+    if change.added or change.removed or args.refresh:
+        report_sync(sync(ctrl, camp.active_tasks, args.output))
+
+
+def report_sync(result) -> None:
+    """Say what happened to the Jenkins jobs, and how to push them when it did not."""
+    if result.path is None:
+        print("no Jenkins job: none of the campaign's tasks has a workflow definition")
+        return
+    print(f"jobs written to {result.path} ({len(result.jobs)} job(s), validated)")
+    if not result.jenkins:
+        print("Jenkins not configured (JENKINS_URL unset): files only; push them with "
+              "'ecalrunctrl.py jobs --update'")
+    for name in result.pushed:
+        print(f"pushed {name}")
+    for name in result.disabled:
+        print(f"disabled {name}")
 
 
 def list_(args) -> None:

@@ -1,0 +1,29 @@
+"""``jobs``: render the Jenkins jobs of the campaigns, validate them, push them."""
+
+from ..jobsync import render_all
+from .common import influx, subcommand
+
+
+def register(sub) -> None:
+    p = subcommand(sub, "jobs", jobs_, "render and validate the Jenkins jobs of every campaign "
+                   "of the database (or of --campaign), and push them with --update")
+    p.add_argument("--output", metavar="DIR",
+                   help="where to write them (default: $ECAL_JOBS_DIR or jobs/)")
+    p.add_argument("--update", action="store_true",
+                   help="create/reconfigure the jobs on Jenkins (JENKINS_URL, JENKINS_USER, "
+                        "JENKINS_API_TOKEN, or --jenkins-ini)")
+    p.add_argument("--jenkins-ini", metavar="PATH",
+                   help="a jenkins_jobs.ini with the Jenkins server (see jenkins_jobs.ini.example)")
+
+
+def jobs_(args) -> None:
+    results = render_all(influx(args), args.campaign, args.output, args.update,
+                         args.jenkins_ini)
+    for result in results:
+        if result.path is None:
+            print(f"{result.campaign}: no job (no task with a workflow definition)")
+            continue
+        pushed = f", {len(result.pushed)} pushed to Jenkins" if args.update else ""
+        print(f"{result.campaign}: {result.path} ({len(result.jobs)} job(s) validated{pushed})")
+        for task in result.undefined:
+            print(f"{result.campaign}: active task {task!r} has no workflow definition: no job")

@@ -1,0 +1,110 @@
+"""Keep Jenkins in step with the campaigns: render, validate, push, enable, disable.
+
+A campaign's jobs are rendered from the workflow definitions *recorded in the
+campaign* (not the current catalogue), so a reprocessing keeps running the
+definition it was started with. Every change of the active tasks re-renders the
+campaign's file; when Jenkins is configured the change is pushed as well,
+otherwise only the files are written and the caller says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import jobs
+from .campaign import Campaign, RunCtrl, list_campaigns
+from .workflows import Workflow, closest, load_catalogue
+
+
+def jobs_dir(output: str | None = None) -> Path:
+    """``--output``, else ``$ECAL_JOBS_DIR``, else ``jobs/`` of the current directory."""
+    return Path(output or os.environ.get("ECAL_JOBS_DIR") or "jobs")
+
+
+@dataclass
+class SyncResult:
+    campaign: str
+    path: Path | None = None
+    jobs: list[str] = field(default_factory=list)
+    #: tasks active in the campaign without a recorded workflow definition: no job
+    undefined: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    jenkins: bool = False
+
+
+def recorded_workflows(camp: Campaign) -> dict[str, Workflow]:
+    return {task: Workflow.from_json(text) for task, text in camp.workflows.items()}
+
+
+def catalogue_definitions(tasks, catalogue: dict[str, Workflow]) -> tuple[dict, list[str]]:
+    """({task: definition JSON} for the known tasks, warnings for the unknown ones)."""
+    definitions, warnings = {}, []
+    for task in tasks:
+        if task in catalogue:
+            definitions[task] = catalogue[task].to_json()
+        else:
+            hint = closest(task, catalogue)
+            warnings.append(f"task {task!r} has no workflow definition in the catalogue"
+                            + (f" (closest: {hint!r})" if hint else "")
+                            + ": it is recorded, but gets no Jenkins job")
+    return definitions, warnings
+
+
+def render(db: str, camp: Campaign, output: str | None = None,
+           credentials_id: str = "ecal-influxdb") -> SyncResult:
+    """Render and validate (through JJB) the jobs of one campaign."""
+    result = SyncResult(camp.name)
+    workflows = recorded_workflows(camp)
+    active = camp.active_tasks
+    result.undefined = sorted(active - set(workflows))
+    if workflows:
+        result.path = jobs.render_campaign(db, camp.name, workflows, active & set(workflows),
+                                           jobs_dir(output), credentials_id)
+        result.jobs = sorted(jobs.validate(result.path))
+    return result
+
+
+def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
+         push: bool | None = None) -> SyncResult:
+    """Re-render a campaign after its active tasks changed, and tell Jenkins.
+
+    Newly active tasks are pushed (the job may not exist yet, and pushing its
+    ``disabled: false`` enables it); tasks no longer active anywhere are
+    disabled with python-jenkins. ``push=None`` means "if Jenkins is configured".
+    """
+    camp = ctrl.info()
+    result = render(ctrl.influx.db, camp, output)
+    result.jenkins = jobs.jenkins_configured() if push is None else push
+    if not result.jenkins or result.path is None:
+        return result
+    now_active = camp.active_tasks
+    if now_active - previously_active:
+        result.pushed = jobs.update_jenkins(result.path)
+    gone = sorted((previously_active - now_active) & set(camp.workflows))
+    if gone:
+        result.disabled = [jobs.job_name(ctrl.influx.db, camp.name, t) for t in gone]
+        jobs.set_enabled(result.disabled, False)
+    return result
+
+
+def render_all(influx, campaign: str | None = None, output: str | None = None,
+               update: bool = False, jenkins_ini: str | None = None) -> list[SyncResult]:
+    """``ecalrunctrl.py jobs``: render/validate every campaign (or one), optionally push."""
+    camps = [RunCtrl(influx, campaign).info()] if campaign else list_campaigns(influx)
+    results = [render(influx.db, camp, output) for camp in camps]
+    if update:
+        for result in results:
+            if result.path is not None:
+                result.pushed = jobs.update_jenkins(result.path, jenkins_ini)
+                result.jenkins = True
+    return results
+
+
+def add_definitions(tasks, workflows_path: str | None = None) -> tuple[dict, list[str]]:
+    """Load the catalogue and return the definitions to record for ``tasks``."""
+    if not tasks:
+        return {}, []
+    return catalogue_definitions(tasks, load_catalogue(workflows_path))

@@ -1,0 +1,70 @@
+"""Campaign commands keep Jenkins in step: push on --add, disable on --remove, enable back."""
+
+import pytest
+
+from ecaljenkins.cli.runctrl import main
+
+from jenkins_fake import TOKEN, jenkins  # noqa: F401  (the fixture)
+
+CATALOGUE = """
+reco:
+  command: echo reco
+calib:
+  command: echo calib
+  depends_on: [reco]
+"""
+
+
+@pytest.fixture
+def setup(env, tmp_path, monkeypatch, db):
+    path = tmp_path / "workflows.yaml"
+    path.write_text(CATALOGUE)
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(path))
+    assert main(["--db", db, "create", "-c", "c1"]) == 0
+    return db
+
+
+def cli(*args, capsys):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_pushes_remove_disables_add_enables(setup, jenkins, capsys):
+    db = setup
+    reco, calib = f"ecal-{db}-c1-reco", f"ecal-{db}-c1-calib"
+    code, out, _ = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco", "calib",
+                       capsys=capsys)
+    assert code == 0
+    assert f"pushed {reco}" in out and f"pushed {calib}" in out
+    assert not jenkins.jobs[reco].disabled and not jenkins.jobs[calib].disabled
+
+    code, out, _ = cli("--db", db, "rtype-update", "-c", "c1", "--remove", "calib",
+                       capsys=capsys)
+    assert code == 0 and f"disabled {calib}" in out
+    assert jenkins.jobs[calib].disabled and not jenkins.jobs[reco].disabled
+    assert len(jenkins.endpoint_calls("disable")) == 1
+
+    code, out, _ = cli("--db", db, "rtype-update", "-c", "c1", "--add", "calib", capsys=capsys)
+    assert code == 0 and not jenkins.jobs[calib].disabled
+
+
+def test_jobs_update_pushes_every_campaign(setup, jenkins, capsys):
+    db = setup
+    cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco", capsys=capsys)
+    jenkins.jobs.clear()
+    code, out, _ = cli("--db", db, "jobs", "--update", capsys=capsys)
+    assert code == 0 and "1 pushed to Jenkins" in out
+    assert list(jenkins.jobs) == [f"ecal-{db}-c1-reco"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_jenkins_error_is_one_line_and_files_stay(setup, jenkins, capsys, env, status):
+    db = setup
+    jenkins.fail("*", status, times=None)
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and TOKEN not in err
+    with open(f"{env['ECAL_JOBS_DIR']}/{db}/c1.yaml") as f:
+        assert f"ecal-{db}-c1-reco" in f.read()
