@@ -190,14 +190,14 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
                           if row.status in ("new", "failed")]
             continue
         _plan_task(tp, rows, wf, [(dep, status_of[dep]) for dep in wf.depends_on], now,
-                   newest)
+                   newest, budget)
     if budget is not None:
         _apply_budget(result, budget)
     return result
 
 
 def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: float,
-               newest: Row | None) -> None:
+               newest: Row | None, budget: int | None) -> None:
     counts, waiting = tp.counts, tp.waiting
     grouped = wf.group_by != "run"
     key_of = (lambda row: row.fill) if wf.group_by == "fill" else (lambda row: row.era)
@@ -254,23 +254,29 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
     else:
         units = [(row,) for row in candidates]
     slots = None if wf.max_in_flight is None else max(0, wf.max_in_flight - len(flights))
-    for unit in units:
+    for unit in units:   # oldest first: beyond the budget, none can be kept anyway
         if slots is not None and slots <= 0:
             waiting.extend(Wait(row.run, CAP, (len(flights), wf.max_in_flight))
                            for row in unit)
-            continue
-        tp.builds.append(Build(tp.task, unit))
-        if slots is not None:
-            slots -= 1
+        elif budget is not None and len(tp.builds) >= budget:
+            waiting.extend(Wait(row.run, LIMIT, budget) for row in unit)
+        else:
+            tp.builds.append(Build(tp.task, unit))
+            if slots is not None:
+                slots -= 1
 
 
 def _apply_budget(result: Plan, budget: int) -> None:
     """Keep the ``budget`` builds of the oldest runs; the others wait for the next cycle."""
-    builds = sorted(result.builds, key=lambda b: (b.rows[0].run, b.task))
-    for build in builds[max(budget, 0):]:
-        tp = result.tasks[build.task]
-        tp.builds.remove(build)
-        tp.waiting.extend(Wait(row.run, LIMIT, budget) for row in build.rows)
+    builds = result.builds
+    if len(builds) <= budget:
+        return
+    keep = {id(build) for build in sorted(builds, key=lambda b: (b.rows[0].run, b.task))
+            [:max(budget, 0)]}
+    for tp in result.tasks.values():
+        tp.waiting.extend(Wait(row.run, LIMIT, budget) for build in tp.builds
+                          if id(build) not in keep for row in build.rows)
+        tp.builds = [build for build in tp.builds if id(build) in keep]
 
 
 def _utc(seconds: float) -> str:
