@@ -90,8 +90,15 @@ class CampaignState:
     rows: dict[str, list[Row]]
 
     @property
+    def newest(self) -> Row | None:
+        """The row of the highest run (rows are sorted by run within each task)."""
+        return max((rows[-1] for rows in self.rows.values() if rows), key=lambda row: row.run,
+                   default=None)
+
+    @property
     def last_run(self) -> int:
-        return max((rows[-1].run for rows in self.rows.values() if rows), default=0)
+        newest = self.newest
+        return newest.run if newest else 0
 
 
 def read_state(influx: Influx, camp: Campaign) -> CampaignState:
@@ -174,10 +181,7 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
     needed = {dep for task, wf in workflows.items() if task in active for dep in wf.depends_on}
     status_of = {task: {row.run: row.status for row in state.rows.get(task, ())}
                  for task in needed}
-    newest = None
-    if camp.kind == "prompt" and state.last_run:
-        newest = next(row for rows in state.rows.values() for row in rows
-                      if row.run == state.last_run)
+    newest = state.newest if camp.kind == "prompt" else None
     result = Plan(camp.name, now)
     for task in sorted(state.rows):
         rows = state.rows[task]
@@ -642,7 +646,7 @@ class Scheduler:
                         for row in build.rows]
         self.influx.write(intents)
         after = []
-        refused: dict[str, str] = {}    # task -> why its builds were not triggered
+        refused: set[str] = set()    # tasks whose trigger Jenkins refused in this cycle
         for build, request in zip(builds, requests):
             if build.task in refused:
                 after += self._rollback(name, build, now)
@@ -654,7 +658,7 @@ class Scheduler:
                                    "queued is unknown: the next cycle looks for it")
                 continue
             except EcalError as err:
-                refused[build.task] = str(err)
+                refused.add(build.task)
                 done.errors.append(f"{err}; {build.task} run(s) {_runs(build)} stay(s) "
                                    f"{build.rows[0].status}")
                 after += self._rollback(name, build, now)
