@@ -298,7 +298,7 @@ def explain(wait: Wait) -> str:
     if reason == EXHAUSTED:
         return f"{reason} ({detail} attempts)"
     if reason == CAP:
-        return f"{reason} ({detail[0]} in flight, max_in_flight {detail[1]})"
+        return f"{reason} (max_in_flight {detail[1]}, {detail[0]} already in flight)"
     if reason == GROUP:
         return f"{reason}: {detail[2]} run(s) of {detail[0]} {detail[1]} still on their way"
     if reason == OPEN:

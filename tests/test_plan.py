@@ -92,7 +92,7 @@ def test_cap_counts_builds_in_flight():
     waits = [w for w in result.tasks["a"].waiting]
     assert [w.run for w in waits] == [5, 6, 7, 8]
     assert {w.reason for w in waits} == {CAP}
-    assert explain(waits[0]) == "cap reached (2 in flight, max_in_flight 4)"
+    assert explain(waits[0]) == "cap reached (max_in_flight 4, 2 already in flight)"
 
 
 def test_fill_group_waits_for_every_run_then_one_build():

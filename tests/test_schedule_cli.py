@@ -38,7 +38,7 @@ def test_dry_run_explains_the_plan_and_writes_nothing(run_cli, db, influxd, plan
     assert table["calib"][9] == "dependency not done: 5"
     assert table["old"][9] == "inactive task: 5"
     assert "  would trigger reco run(s) 355102 (attempt 1)" in out
-    assert "  waiting reco run 355103: cap reached (1 in flight, max_in_flight 2)" in out
+    assert "  waiting reco run 355103: cap reached (max_in_flight 2, 1 already in flight)" in out
     assert any(line.startswith("  waiting reco run 355101: back-off until 20") for line in out)
     assert "  waiting calib run 355100: dependency not done: reco is queued" in out
     assert "  waiting old run 355100: inactive task" in out
