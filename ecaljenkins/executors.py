@@ -140,11 +140,10 @@ class JenkinsExecutor:
                     failure = "down"
                     raise
         except JenkinsError as err:
-            if failure:
-                self.down = f"{err} (Jenkins is not asked again in this cycle)"
-            if failure == "timeout":
-                raise JenkinsTimeout(str(err)) from None
-            raise
+            if not failure:
+                raise
+            self.down = f"{err} (Jenkins is not asked again in this cycle)"
+            raise (JenkinsTimeout if failure == "timeout" else JenkinsError)(self.down) from None
 
     def _get(self, path: str, action: str) -> dict | None:
         """GET a JSON document of Jenkins; None when it does not exist (404)."""
@@ -154,7 +153,11 @@ class JenkinsExecutor:
                     requests.Request("GET", self.server.server.rstrip("/") + "/" + path))
             except jenkins.NotFoundException:
                 return None
+        try:
             return json.loads(text)
+        except ValueError:
+            raise JenkinsError(f"Jenkins {self.server.server}: {action}: the answer is not "
+                               "JSON (a proxy or login page?)") from None
 
     def start(self, request: BuildRequest) -> int:
         """Trigger the build; its queue item id."""

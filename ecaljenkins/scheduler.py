@@ -366,8 +366,7 @@ def decide(task: str, rows: tuple[Row, ...], fact: Fact, now: float,
                          for row in rows], warning=f"{what}: lost again; marked failed")
     if state == FOREIGN:
         return Decision([], warning=f"{what}: {fact.message}")
-    return Decision([], error=f"{what}: {fact.message}" if state == UNKNOWN else
-                    f"{what}: unexpected executor answer {state!r}")
+    return Decision([], error=f"{what}: {fact.message or f'unexpected executor answer {state!r}'}")
 
 
 def flights(state: CampaignState) -> list[tuple[str, tuple[Row, ...]]]:
@@ -590,11 +589,15 @@ class Scheduler:
         """Bring the builds in flight up to date; the lost ones to start again."""
         changes: list[tuple[str, Change]] = []
         relaunches = []
+        unchecked: Counter = Counter()    # executor error -> (run, task) it left unchecked
         for task, rows in flights(state):
             first = rows[0]
             fact = self.executor.locate(job_name(self.influx.db, state.campaign.name, task),
                                         first.queue_id or 0,
                                         first.build or 0, first.trigger or "")
+            if fact.state == UNKNOWN:
+                unchecked[fact.message] += len(rows)
+                continue
             decision = decide(task, rows, fact, now, self.grace)
             changes += [(task, change) for change in decision.changes]
             if decision.relaunch:
@@ -603,6 +606,8 @@ class Scheduler:
                 done.warnings.append(decision.warning)
             if decision.error:
                 done.errors.append(decision.error)
+        done.errors += [f"{count} (run, task) in flight not checked: {message}"
+                        for message, count in unchecked.items()]
         if changes:
             self._write_changes(state, changes, now)
             done.reconciled.update(change.status for _, change in changes)

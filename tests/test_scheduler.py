@@ -353,3 +353,27 @@ def test_workflow_definition_falls_back_to_the_catalogue(client, db, jenkins, cl
                               "catalogue's"]
     assert [b.runs for b in cycle.plan.tasks["b"].builds] == [(R,)]
     assert [w.reason for w in cycle.plan.tasks["c"].waiting] == [NO_DEFINITION]
+
+
+def test_jenkins_down_while_builds_are_in_flight_changes_nothing(chain, client, jenkins, clock):
+    ctrl, jobs = chain
+    sched = jenkins_scheduler(client, clock)
+    sched.cycle()
+    before = rows(ctrl, "reco")
+    jenkins.fail("*", requests.exceptions.ConnectionError("refused"), times=None)
+    clock.advance(GRACE_SECONDS * 10)
+    report = sched.cycle()
+    (error,) = report.campaigns[0].errors
+    assert error.startswith("6 (run, task) in flight not checked: Jenkins ")
+    assert "cannot connect" in error and TOKEN not in error
+    assert rows(ctrl, "reco") == before
+
+
+def test_a_page_that_is_not_json_is_a_jenkins_error(chain, client, jenkins, clock):
+    ctrl, jobs = chain
+    sched = jenkins_scheduler(client, clock)
+    sched.cycle()
+    jenkins.fail("queue_item", 200, times=None)      # an HTML page with status 200
+    errors = sched.cycle().campaigns[0].errors
+    assert len(errors) == 6 and all("the answer is not JSON" in error for error in errors)
+    assert set(statuses(ctrl, "reco").values()) == {"queued"}
