@@ -11,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("--task", "-t", required=True, help="the task to run again")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--runs", metavar="RUNS", help="comma separated runs")
-    which.add_argument("--status", choices=("failed", "done", "new"),
+    which.add_argument("--status", choices=("failed", "done"),
                        help="every run where the task has this status")
     which.add_argument("--all", action="store_true", help="every run of the task")
 
