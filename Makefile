@@ -26,5 +26,10 @@ influxd:
 test: $(STAMP) influxd
 	$(BIN)/python -m pytest -q
 
+# The benchmark at the scale of a data-taking year (docs/performance.md);
+# BENCH_ARGS=--quick or BENCH_ARGS='--sizes 1000,10000' to shorten it.
+bench: $(STAMP) influxd
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,381 @@
+"""The benchmark at the scale of a data-taking year (``make bench``, docs/performance.md).
+
+For each size (runs x 20 tasks) it starts from an empty database on a private
+influxd and measures, side by side with the pattern each one replaces:
+
+* inject: ``RunCtrl.inject`` of all the runs in one call, against one point per
+  write request (timed on a sample of points, extrapolated per point);
+* one dry-run scheduler cycle of a campaign midway through the year, against
+  (a) the floor: the same InfluxQL statements sent with plain ``requests`` and
+  decoded with ``json``, nothing else, and (b) the per-run pattern of the
+  existing CMS scripts: one query per run (timed on a sample, extrapolated);
+
+then triggering: builds per second through the real Jenkins executor against a
+local Jenkins answering with a fixed latency, with and without max_in_flight
+caps. Timings are the best of ``--repeat`` attempts. Loopback only.
+
+Run: ``python bench/bench.py [--sizes 1000,10000,50000] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+import jenkins
+import requests
+
+from ecaljenkins.campaign import RunCtrl, status_point
+from ecaljenkins.executors import JenkinsExecutor
+from ecaljenkins.influx import QUERY_CHUNK, Influx
+from ecaljenkins.localinflux import LocalInfluxd
+from ecaljenkins.names import quote_str
+from ecaljenkins.scheduler import ROW_FIELDS, Scheduler
+
+from latency_jenkins import LatencyJenkins
+from synthetic import progress_lines, runs, workflows
+
+CAMPAIGN = "year2024"
+#: runs of the campaigns the triggering benchmark starts builds for
+TRIGGER_RUNS = 1000
+#: max_in_flight of every task in the capped triggering benchmark
+TRIGGER_CAP = 20
+
+
+class RecordingInflux(Influx):
+    """The library's client, keeping the InfluxQL it sends so the floor can replay it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    def query(self, q: str, *, db: bool = True):
+        self.sent.append(q)
+        return super().query(q, db=db)
+
+
+@dataclass
+class SizeResult:
+    runs: int
+    tasks: int
+    rows: int = 0
+    inject_s: float = 0.0
+    inject_writes: int = 0
+    inject_points: int = 0
+    per_point_s: float = 0.0
+    per_point_sample: int = 0
+    cycle_s: float = 0.0
+    cycle_queries: int = 0
+    plan_builds: int = 0
+    plan_waiting: int = 0
+    peak_mb: float = 0.0
+    floor_s: float = 0.0
+    naive_s: float = 0.0
+    naive_sample: int = 0
+    statuses: dict = field(default_factory=dict)
+
+    @property
+    def per_point_total_s(self) -> float:
+        return self.per_point_s * self.inject_points
+
+    @property
+    def inject_speedup(self) -> float:
+        return self.per_point_total_s / self.inject_s
+
+    @property
+    def cycle_over_floor(self) -> float:
+        return self.cycle_s / self.floor_s
+
+    @property
+    def naive_over_cycle(self) -> float:
+        return self.naive_s / self.cycle_s
+
+
+def _client(server: LocalInfluxd, db: str, cls=Influx) -> Influx:
+    server.create_database(db)
+    return cls(db, server.url, user=server.admin, password=server.admin_password,
+               timeout=600)
+
+
+def _best(repeat: int, func) -> tuple[float, object]:
+    """The shortest wall time of ``repeat`` calls of ``func``, and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def _campaign(client: Influx, name: str, flows) -> RunCtrl:
+    ctrl = RunCtrl(client, name)
+    ctrl.create("rereco", "benchmark: a synthetic data-taking year")
+    ctrl.update_rtype("all", add=[wf.task for wf in flows],
+                      definitions={wf.task: wf.to_json() for wf in flows})
+    return ctrl
+
+
+def measure_size(server: LocalInfluxd, n_runs: int, n_tasks: int, args,
+                 log) -> SizeResult:
+    result = SizeResult(n_runs, n_tasks)
+    flows = workflows(n_tasks)
+    year = runs(n_runs)
+    client = _client(server, f"bench_{n_runs}", RecordingInflux)
+    ctrl = _campaign(client, CAMPAIGN, flows)
+
+    log(f"[{n_runs}] inject {n_runs} runs x {n_tasks} tasks")
+    before = client.stats["writes"]
+    started = time.perf_counter()
+    summary = ctrl.inject(year)
+    result.inject_s = time.perf_counter() - started
+    result.inject_writes = client.stats["writes"] - before
+    result.inject_points = summary.points
+    if len(summary.injected) != n_runs:
+        raise SystemExit(f"bench: injected {len(summary.injected)} of {n_runs} runs")
+
+    log(f"[{n_runs}] one point per write request, on {args.point_sample} points")
+    result.per_point_sample = args.point_sample
+    result.per_point_s = per_point_inject(server, n_runs, year, flows, args.point_sample)
+
+    log(f"[{n_runs}] move the campaign midway through its year")
+    lines, result.statuses = progress_lines(CAMPAIGN, [run.number for run in year], flows,
+                                            time.time())
+    client.write(lines)
+    result.rows = sum(result.statuses.values())
+
+    log(f"[{n_runs}] dry-run cycles")
+    scheduler = Scheduler(client, dry_run=True)
+    client.sent.clear()
+    before = client.stats["queries"]
+    report = scheduler.cycle(CAMPAIGN)
+    result.cycle_queries = client.stats["queries"] - before
+    statements = list(client.sent)
+    done = report.campaigns[0]
+    if done.errors or done.plan is None:
+        raise SystemExit(f"bench: the dry-run cycle failed: {done.errors}")
+    result.plan_builds = len(done.plan.builds)
+    result.plan_waiting = sum(len(tp.waiting) for tp in done.plan.tasks.values())
+    result.cycle_s, _ = _best(args.repeat, lambda: scheduler.cycle(CAMPAIGN))
+
+    tracemalloc.start()
+    scheduler.cycle(CAMPAIGN)
+    result.peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+
+    log(f"[{n_runs}] floor: {len(statements)} statements with plain requests + json")
+    result.floor_s, _ = _best(args.repeat, lambda: bare_queries(server, client.db, statements))
+
+    sample = min(n_runs, args.run_sample)
+    log(f"[{n_runs}] per-run queries on {sample} runs")
+    result.naive_sample = sample
+    result.naive_s = per_run_cycle(client, [run.number for run in year], sample)
+    server.query(f'DROP DATABASE "{client.db}"')
+    return result
+
+
+def per_point_inject(server: LocalInfluxd, n_runs: int, year, flows, sample: int) -> float:
+    """Seconds per point when each point of an injection is its own write request."""
+    client = _client(server, f"bench_{n_runs}_per_point")
+    now = time.time()
+    points = (status_point("perpoint", wf.task, run.number, "new", now, fill=int(run.fill),
+                           era=run.era, attempt=0) for run in year for wf in flows)
+    chosen = [point for point, _ in zip(points, range(sample))]
+    started = time.perf_counter()
+    for point in chosen:
+        client.write([point])
+    elapsed = time.perf_counter() - started
+    server.query(f'DROP DATABASE "{client.db}"')
+    return elapsed / len(chosen)
+
+
+def bare_queries(server: LocalInfluxd, db: str, statements: list[str]) -> int:
+    """The database's own cost: the statements, sent and decoded, nothing else."""
+    session = requests.Session()
+    session.trust_env = False
+    session.auth = (server.admin, server.admin_password)
+    rows = 0
+    for q in statements:
+        resp = session.get(server.url + "/query",
+                           params={"q": q, "db": db, "epoch": "ns", "chunked": "true",
+                                   "chunk_size": QUERY_CHUNK}, timeout=600)
+        resp.raise_for_status()
+        for line in resp.text.splitlines():
+            for res in json.loads(line).get("results", ()):
+                rows += sum(len(s.get("values", ())) for s in res.get("series", ()))
+    return rows
+
+
+def per_run_cycle(client: Influx, numbers: list[int], sample: int) -> float:
+    """Seconds to read a campaign's state one run at a time, as the CMS scripts do.
+
+    Timed on ``sample`` runs spread over the campaign and extrapolated to all of
+    them; only reading is counted, so this is a lower bound of such a cycle.
+    """
+    step = max(len(numbers) // sample, 1)
+    chosen = numbers[::step][:sample]
+    where = f"campaign = {quote_str(CAMPAIGN)}"
+    started = time.perf_counter()
+    client.query(f"SELECT * FROM campaign WHERE {where}; SELECT * FROM rtype WHERE {where}; "
+                 f"SELECT * FROM workflow WHERE {where}")
+    for run in chosen:
+        client.query(f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE {where} "
+                     f"AND time = {run} GROUP BY task")
+    return (time.perf_counter() - started) / len(chosen) * len(numbers)
+
+
+@dataclass
+class TriggerResult:
+    label: str
+    builds: int
+    cycle_s: float
+    jenkins_requests: int
+    writes: int
+
+    @property
+    def per_second(self) -> float:
+        return self.builds / self.cycle_s
+
+
+def measure_triggering(server: LocalInfluxd, n_tasks: int, latency: float,
+                       log) -> list[TriggerResult]:
+    """One real cycle per campaign (500 builds at most), through the Jenkins executor."""
+    results = []
+    client = _client(server, "bench_trigger")
+    year = runs(TRIGGER_RUNS)
+    with LatencyJenkins(latency) as fake:
+        for label, cap in (("no cap", None), (f"max_in_flight {TRIGGER_CAP}", TRIGGER_CAP)):
+            name = "capped" if cap else "uncapped"
+            _campaign(client, name, workflows(n_tasks, cap)).inject(year)
+            log(f"[trigger] one cycle of campaign {name!r} ({label}), "
+                f"Jenkins latency {latency * 1000:g} ms")
+            server_jenkins = jenkins.Jenkins(fake.url, username="bench", password="bench",
+                                             timeout=30)
+            scheduler = Scheduler(client, JenkinsExecutor(server_jenkins), lease_settle=0)
+            asked = sum(fake.requests.values())
+            writes = client.stats["writes"]
+            started = time.perf_counter()
+            report = scheduler.cycle(name)
+            elapsed = time.perf_counter() - started
+            done = report.campaigns[0]
+            if done.errors:
+                raise SystemExit(f"bench: the triggering cycle failed: {done.errors[0]}")
+            results.append(TriggerResult(label, len(done.triggered), elapsed,
+                                         sum(fake.requests.values()) - asked,
+                                         client.stats["writes"] - writes))
+    server.query('DROP DATABASE "bench_trigger"')
+    return results
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) if i == 0 or i == len(row) - 1 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def size_table(results: list[SizeResult]) -> str:
+    def row(label, fmt, note=""):
+        return [label, *(fmt(r) for r in results), note]
+
+    rows = [
+        ["runs x tasks", *(f"{r.runs}x{r.tasks}" for r in results), "note"],
+        row("(run, task) rows", lambda r: f"{r.rows:,}",
+            "statuses: " + ", ".join(f"{k} {v * 100 / results[-1].rows:.0f}%"
+                                     for k, v in sorted(results[-1].statuses.items()))),
+        row("inject s", lambda r: f"{r.inject_s:.2f}", "RunCtrl.inject, all runs, one call"),
+        row("inject write requests", lambda r: f"{r.inject_writes}"),
+        row("inject points", lambda r: f"{r.inject_points:,}"),
+        row("one point per request s", lambda r: f"{r.per_point_total_s:.1f}",
+            "extrapolated: points x time per point on a sample of "
+            f"{results[0].per_point_sample:,}"),
+        row("inject_speedup", lambda r: f"{r.inject_speedup:.0f}x"),
+        row("cycle s", lambda r: f"{r.cycle_s:.3f}", "dry-run Scheduler.cycle, library call"),
+        row("cycle us per row", lambda r: f"{r.cycle_s / r.rows * 1e6:.2f}",
+            "flat = cost linear in runs"),
+        row("cycle queries", lambda r: f"{r.cycle_queries}", "Influx.stats['queries']"),
+        row("planned builds / waiting", lambda r: f"{r.plan_builds}/{r.plan_waiting:,}",
+            "500 triggers per cycle at most"),
+        row("peak_mb", lambda r: f"{r.peak_mb:.1f}", "tracemalloc peak of one cycle"),
+        row("floor s", lambda r: f"{r.floor_s:.3f}",
+            "same statements, plain requests + json.loads"),
+        row("cycle_over_floor", lambda r: f"{r.cycle_over_floor:.2f}"),
+        row("per-run cycle s", lambda r: f"{r.naive_s:.1f}",
+            "one query per run; reading only; extrapolated from "
+            + "/".join(f"{r.naive_sample}" for r in results) + " runs"),
+        row("naive_over_cycle", lambda r: f"{r.naive_over_cycle:.0f}x"),
+    ]
+    return _table(rows)
+
+
+def trigger_table(results: list[TriggerResult], latency: float) -> str:
+    rows = [["triggering", "builds", "cycle s", "builds/s", "Jenkins requests",
+             "InfluxDB writes", "note"]]
+    for r in results:
+        rows.append([r.label, str(r.builds), f"{r.cycle_s:.2f}", f"{r.per_second:.0f}",
+                     str(r.jenkins_requests), str(r.writes),
+                     f"{latency * 1000:g} ms per Jenkins request: at most "
+                     f"{1 / latency:.0f} sequential requests/s"])
+    return _table(rows)
+
+
+def final_line(result: SizeResult) -> str:
+    return (f"bench: runs={result.runs} tasks={result.tasks} cycle_s={result.cycle_s:.3f} "
+            f"floor_s={result.floor_s:.3f} cycle_over_floor={result.cycle_over_floor:.2f} "
+            f"naive_over_cycle={result.naive_over_cycle:.0f} "
+            f"queries_per_campaign={result.cycle_queries} "
+            f"inject_speedup={result.inject_speedup:.0f} peak_mb={result.peak_mb:.0f}")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated numbers of runs [1000,10000,50000]")
+    parser.add_argument("--tasks", type=int, default=20, help="tasks per run [20]")
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 1000,10000, smaller samples, one attempt per timing")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="attempts per timing, the best is kept [3; --quick: 1]")
+    parser.add_argument("--latency", type=float, default=0.005,
+                        help="seconds the local Jenkins takes per request [0.005]")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ("1000,10000" if args.quick else "1000,10000,50000")
+    try:
+        args.sizes = [int(size) for size in sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes: numbers of runs separated by commas, not {sizes!r}")
+    if any(size < 10 or size > 200_000 for size in args.sizes) or not 4 <= args.tasks <= 40:
+        parser.error("sizes from 10 to 200000 runs, 4 to 40 tasks")
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.point_sample = 500 if args.quick else 2000
+    args.run_sample = 200 if args.quick else 1000
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"{time.perf_counter() - started:7.1f}s {message}", file=sys.stderr, flush=True)
+
+    with LocalInfluxd() as server:
+        sizes = [measure_size(server, n, args.tasks, args, log) for n in args.sizes]
+        triggering = measure_triggering(server, args.tasks, args.latency, log)
+    print(size_table(sizes))
+    print()
+    print(trigger_table(triggering, args.latency))
+    print()
+    print(final_line(next((r for r in sizes if r.runs == 10_000), sizes[-1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
