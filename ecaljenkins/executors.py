@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -66,6 +67,8 @@ class BuildRequest:
     attempt: int
     #: the workflow's command (None when the task has no definition any more)
     command: str | None
+    #: minutes after which the build is killed (the Jenkins job's build-timeout)
+    timeout_minutes: float | None = None
 
     @property
     def job(self) -> str:
@@ -87,6 +90,14 @@ class LocalOutcome(NamedTuple):
 
     code: int
     stderr: str
+    timed_out: bool = False
+
+    @property
+    def reason(self) -> str:
+        """Why the rows are failed when the wrapper could not report."""
+        if self.timed_out:
+            return "local build killed at its timeout"
+        return f"local build exited with code {self.code} without a report"
 
 
 def _build_fact(info: dict) -> Fact:
@@ -232,8 +243,9 @@ class LocalExecutor:
         self.log_dir = Path(log_dir)
         self.env = dict(os.environ if env is None else env)
         # the wrapper takes a build number from these: a scheduler running inside a
-        # Jenkins build must not lend its own to the local builds
-        for key in ("BUILD_NUMBER", "BUILD_URL"):
+        # Jenkins build must not lend its own to the local builds; and a workflow
+        # has no use for the Jenkins API token (a Jenkins build does not get it)
+        for key in ("BUILD_NUMBER", "BUILD_URL", "JENKINS_API_TOKEN"):
             self.env.pop(key, None)
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ecal-local")
         self._running: dict[str, Future] = {}
@@ -255,17 +267,25 @@ class LocalExecutor:
                 "--runs", ",".join(map(str, request.runs)),
                 "--log", str(self.log_path(request).resolve()),
                 "--", "bash", "-c", request.command]
-        self._running[request.trigger_id] = self._pool.submit(self._run, argv)
+        timeout = None if request.timeout_minutes is None else request.timeout_minutes * 60
+        self._running[request.trigger_id] = self._pool.submit(self._run, argv, timeout)
         return 0
 
-    def _run(self, argv: list[str]) -> LocalOutcome:
+    def _run(self, argv: list[str], timeout: float | None) -> LocalOutcome:
+        """Run one build in its own process group, killed whole at its timeout."""
         try:
-            proc = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, errors="replace")
+            proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, errors="replace", start_new_session=True)
         except OSError as err:
             return LocalOutcome(127, f"cannot start the build wrapper: {err.strerror}")
-        return LocalOutcome(proc.returncode, proc.stderr.strip())
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            return LocalOutcome(proc.returncode, stderr.strip(), timed_out=True)
+        return LocalOutcome(proc.returncode, stderr.strip())
 
     def finish(self) -> dict[str, LocalOutcome]:
         """Wait for every build started since the last call; {trigger id: outcome}."""

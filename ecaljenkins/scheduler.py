@@ -644,7 +644,8 @@ class Scheduler:
             wf = workflows.get(build.task)
             first = build.rows[0]
             requests.append(BuildRequest(db, name, build.task, build.runs, trigger,
-                                         build.attempt(first), wf.command if wf else None))
+                                         build.attempt(first), wf.command if wf else None,
+                                         wf.timeout_minutes if wf else None))
             intents += [status_point(name, build.task, row.run, "queued", now,
                                      attempt=build.attempt(row), trigger=trigger,
                                      queue_id=0, build=0, relaunched=int(build.relaunch))
@@ -702,9 +703,8 @@ class Scheduler:
             outcome = outcomes.get(rows[0].trigger)
             if outcome is None:
                 continue
-            how = f"local build exited with code {outcome.code} without a report"
-            status = "done" if outcome.code == 0 else "failed"
-            changes += [(task, Change(row, status, {"reason": how}, event=True))
+            status = "done" if outcome.code == 0 and not outcome.timed_out else "failed"
+            changes += [(task, Change(row, status, {"reason": outcome.reason}, event=True))
                         for row in rows]
         if changes:
             self._write_changes(state, changes, now)
