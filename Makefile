@@ -26,10 +26,15 @@ influxd:
 test: $(STAMP) influxd
 	$(BIN)/python -m pytest -q
 
+# The whole system end to end on this machine (ecaljenkins/demo.py), outputs in
+# ./demo-output; DEMO_ARGS='--runs 6' or DEMO_ARGS='--era Run2022F' to change it.
+demo: influxd $(STAMP)
+	@$(BIN)/python -m ecaljenkins.demo $(DEMO_ARGS)
+
 # The benchmark at the scale of a data-taking year (docs/performance.md);
 # BENCH_ARGS=--quick or BENCH_ARGS='--sizes 1000,10000' to shorten it.
 bench: $(STAMP) influxd
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output

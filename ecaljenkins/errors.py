@@ -75,3 +75,10 @@ class JenkinsTimeout(JenkinsError):
     A trigger that times out may have queued a build, so the scheduler keeps its
     intent and looks for the build on the next cycle instead of rolling back.
     """
+
+
+# --- the demo (exit 1) -------------------------------------------------------
+
+class DemoError(EcalError):
+    """A step of ``make demo`` failed: a command's exit status, or a campaign that
+    never settles (the message says which step)."""
