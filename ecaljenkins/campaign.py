@@ -430,7 +430,9 @@ def status_point(campaign: str, task: str, run: int, status: str | None, now: fl
     """
     point = Point("run").tag("campaign", campaign).tag("task", task)
     if status is not None:
-        point.field("status", status).field("updated", now)
+        # always a float: InfluxDB hands back 1.7e9 as the integer 1700000000, and
+        # writing that back as an integer would conflict with the field's type
+        point.field("status", status).field("updated", float(now))
     for key, value in fields.items():
         point.field(key, value)
     return point.time(int(run))

@@ -69,16 +69,18 @@ class BuildRequest:
     command: str | None
     #: minutes after which the build is killed (the Jenkins job's build-timeout)
     timeout_minutes: float | None = None
+    #: a fill/era group (RUNS), even of one run, rather than one run (RUN_NUMBER)
+    grouped: bool = False
 
     @property
     def job(self) -> str:
         return job_name(self.db, self.campaign, self.task)
 
     def parameters(self) -> dict[str, str]:
-        """The Jenkins job's parameters: RUN_NUMBER for one run, RUNS for a group."""
+        """The Jenkins job's parameters: RUN_NUMBER for one run, RUNS for a fill/era group."""
         params = {"CAMPAIGN": self.campaign, "DB": self.db, "TASK": self.task,
                   TRIGGER_PARAMETER: self.trigger_id}
-        if len(self.runs) == 1:
+        if not self.grouped:
             params["RUN_NUMBER"] = str(self.runs[0])
         else:
             params["RUNS"] = ",".join(map(str, self.runs))

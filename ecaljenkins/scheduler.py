@@ -34,7 +34,7 @@ from .campaign import Campaign, RunCtrl, list_campaigns, status_point
 from .errors import ConfigError, EcalError, InfluxError, JenkinsTimeout, NotFound
 from .executors import (ABSENT, BUILDING, CANCELLED, FINISHED, FOREIGN, UNKNOWN, WAITING,
                         BuildRequest, Fact)
-from .influx import Influx
+from .influx import Influx, gc_paused
 from .jobctrl import job_point
 from .jobs import job_name
 from .names import quote_str
@@ -102,11 +102,15 @@ class CampaignState:
 
 
 def read_state(influx: Influx, camp: Campaign) -> CampaignState:
-    """Every (run, task) row of the campaign: one query, rows sorted by run."""
+    """Every (run, task) row of the campaign: one query, rows sorted by run.
+
+    Each chunk of the answer becomes rows as it arrives, so the raw JSON of a
+    whole campaign is never held at once.
+    """
     expected = ["time", *ROW_FIELDS]
     rows: dict[str, list[Row]] = {}
-    for series in influx.query(f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE "
-                               f"campaign = {quote_str(camp.name)} GROUP BY task"):
+    for series in influx.stream(f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE "
+                                f"campaign = {quote_str(camp.name)} GROUP BY task"):
         if series.columns != expected:
             raise InfluxError(f"unexpected columns {series.columns} in the run rows of "
                               f"campaign {camp.name!r}")
@@ -514,7 +518,8 @@ class Scheduler:
                 done = CampaignCycle(camp.name, camp.kind)
                 report.campaigns.append(done)
                 try:
-                    budget = self._campaign(camp, done, budget)
+                    with gc_paused():   # a campaign's rows and plan hold no cycles
+                        budget = self._campaign(camp, done, budget)
                 except EcalError as err:
                     done.errors.append(f"campaign {camp.name!r}: {err}")
         finally:
@@ -642,10 +647,10 @@ class Scheduler:
         for build in builds:
             trigger = uuid.uuid4().hex
             wf = workflows.get(build.task)
-            first = build.rows[0]
-            requests.append(BuildRequest(db, name, build.task, build.runs, trigger,
-                                         build.attempt(first), wf.command if wf else None,
-                                         wf.timeout_minutes if wf else None))
+            grouped = wf.group_by != "run" if wf else len(build.rows) > 1
+            requests.append(BuildRequest(
+                db, name, build.task, build.runs, trigger, build.attempt(build.rows[0]),
+                wf.command if wf else None, wf.timeout_minutes if wf else None, grouped))
             intents += [status_point(name, build.task, row.run, "queued", now,
                                      attempt=build.attempt(row), trigger=trigger,
                                      queue_id=0, build=0, relaunched=int(build.relaunch))

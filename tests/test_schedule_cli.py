@@ -152,20 +152,16 @@ def test_local_build_that_dies_without_reporting_is_failed(run_cli, db, client, 
         ("failed", "local build exited with code -9 without a report")
 
 
-def test_local_build_is_killed_whole_at_its_timeout(db, client, env, tmp_path):
-    from ecaljenkins.executors import BuildRequest, LocalExecutor
-    ctrl = make_campaign(client, "c1", [Workflow("a", "x")], make_runs(1))
+def test_local_build_is_killed_whole_at_its_timeout(tmp_path):
+    from ecaljenkins.executors import LocalExecutor
     pid_file = tmp_path / "pid"
-    executor = LocalExecutor(jobs=1, log_dir=tmp_path / "logs")
-    executor.start(BuildRequest(db, "c1", "a", (R,), "t1", 1,
-                                f"echo $$ > {pid_file}; exec sleep 600", timeout_minutes=0.1))
-    (outcome,) = executor.finish().values()
+    # a build whose command left a grandchild behind: the whole group goes
+    outcome = LocalExecutor(jobs=1)._run(
+        ["bash", "-c", f"sleep 600 & echo $! > {pid_file}; wait"], timeout=3)
     assert outcome.timed_out and outcome.reason == "local build killed at its timeout"
-    # the command itself (not only the wrapper) is gone: dead, or a zombie awaiting init
     pid = int(pid_file.read_text())
     try:
         state = open(f"/proc/{pid}/stat").read().split(") ")[1][0]
     except FileNotFoundError:
         state = "gone"
-    assert state in ("gone", "Z")
-    assert rows(ctrl, "a")[R]["status"] == "running"   # started, killed before reporting
+    assert state in ("gone", "Z")        # dead, or a zombie awaiting init

@@ -377,3 +377,11 @@ def test_a_page_that_is_not_json_is_a_jenkins_error(chain, client, jenkins, cloc
     errors = sched.cycle().campaigns[0].errors
     assert len(errors) == 6 and all("the answer is not JSON" in error for error in errors)
     assert set(statuses(ctrl, "reco").values()) == {"queued"}
+
+
+def test_a_group_of_one_run_is_still_given_as_runs(client, db, jenkins, clock):
+    make_campaign(client, "c1", [Workflow("calib", "x", group_by="fill")], make_runs(1))
+    job = add_jobs(jenkins, db, "c1", ["calib"])["calib"]
+    jenkins_scheduler(client, clock).cycle()
+    (item,) = jenkins.triggered(job)
+    assert (item.params["RUNS"], item.params["RUN_NUMBER"]) == (str(R), "")
