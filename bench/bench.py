@@ -31,7 +31,7 @@ import requests
 
 from ecaljenkins.campaign import RunCtrl, status_point
 from ecaljenkins.executors import JenkinsExecutor
-from ecaljenkins.influx import QUERY_CHUNK, Influx
+from ecaljenkins.influx import Influx
 from ecaljenkins.localinflux import LocalInfluxd
 from ecaljenkins.names import quote_str
 from ecaljenkins.scheduler import ROW_FIELDS, Scheduler
@@ -46,16 +46,16 @@ TRIGGER_RUNS = 1000
 TRIGGER_CAP = 20
 
 
-class RecordingInflux(Influx):
-    """The library's client, keeping the InfluxQL it sends so the floor can replay it."""
+def record_queries(client: Influx) -> list[str]:
+    """The URL of every query the client sends from now on, for the floor to replay."""
+    sent: list[str] = []
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sent: list[str] = []
+    def hook(resp, *args, **kwargs):
+        if "/query?" in resp.request.url:
+            sent.append(resp.request.url)
 
-    def query(self, q: str, *, db: bool = True):
-        self.sent.append(q)
-        return super().query(q, db=db)
+    client.session.hooks["response"].append(hook)
+    return sent
 
 
 @dataclass
@@ -95,10 +95,10 @@ class SizeResult:
         return self.naive_s / self.cycle_s
 
 
-def _client(server: LocalInfluxd, db: str, cls=Influx) -> Influx:
+def _client(server: LocalInfluxd, db: str) -> Influx:
     server.create_database(db)
-    return cls(db, server.url, user=server.admin, password=server.admin_password,
-               timeout=600)
+    return Influx(db, server.url, user=server.admin, password=server.admin_password,
+                  timeout=600)
 
 
 def _best(repeat: int, func) -> tuple[float, object]:
@@ -124,7 +124,7 @@ def measure_size(server: LocalInfluxd, n_runs: int, n_tasks: int, args,
     result = SizeResult(n_runs, n_tasks)
     flows = workflows(n_tasks)
     year = runs(n_runs)
-    client = _client(server, f"bench_{n_runs}", RecordingInflux)
+    client = _client(server, f"bench_{n_runs}")
     ctrl = _campaign(client, CAMPAIGN, flows)
 
     log(f"[{n_runs}] inject {n_runs} runs x {n_tasks} tasks")
@@ -149,11 +149,12 @@ def measure_size(server: LocalInfluxd, n_runs: int, n_tasks: int, args,
 
     log(f"[{n_runs}] dry-run cycles")
     scheduler = Scheduler(client, dry_run=True)
-    client.sent.clear()
+    sent = record_queries(client)
     before = client.stats["queries"]
     report = scheduler.cycle(CAMPAIGN)
     result.cycle_queries = client.stats["queries"] - before
-    statements = list(client.sent)
+    statements = list(sent)
+    client.session.hooks["response"].clear()
     done = report.campaigns[0]
     if done.errors or done.plan is None:
         raise SystemExit(f"bench: the dry-run cycle failed: {done.errors}")
@@ -166,8 +167,8 @@ def measure_size(server: LocalInfluxd, n_runs: int, n_tasks: int, args,
     result.peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
 
-    log(f"[{n_runs}] floor: {len(statements)} statements with plain requests + json")
-    result.floor_s, _ = _best(args.repeat, lambda: bare_queries(server, client.db, statements))
+    log(f"[{n_runs}] floor: the cycle's {len(statements)} queries with plain requests + json")
+    result.floor_s, _ = _best(args.repeat, lambda: bare_queries(server, statements))
 
     sample = min(n_runs, args.run_sample)
     log(f"[{n_runs}] per-run queries on {sample} runs")
@@ -192,20 +193,19 @@ def per_point_inject(server: LocalInfluxd, n_runs: int, year, flows, sample: int
     return elapsed / len(chosen)
 
 
-def bare_queries(server: LocalInfluxd, db: str, statements: list[str]) -> int:
-    """The database's own cost: the statements, sent and decoded, nothing else."""
+def bare_queries(server: LocalInfluxd, urls: list[str]) -> int:
+    """The database's own cost: the same query requests, sent and decoded, nothing else."""
     session = requests.Session()
     session.trust_env = False
     session.auth = (server.admin, server.admin_password)
     rows = 0
-    for q in statements:
-        resp = session.get(server.url + "/query",
-                           params={"q": q, "db": db, "epoch": "ns", "chunked": "true",
-                                   "chunk_size": QUERY_CHUNK}, timeout=600)
+    for url in urls:
+        resp = session.get(url, timeout=600)
         resp.raise_for_status()
-        for line in resp.text.splitlines():
-            for res in json.loads(line).get("results", ()):
-                rows += sum(len(s.get("values", ())) for s in res.get("series", ()))
+        for line in resp.content.split(b"\n"):
+            if line:
+                for res in json.loads(line).get("results", ()):
+                    rows += sum(len(s.get("values", ())) for s in res.get("series", ()))
     return rows
 
 
@@ -305,7 +305,7 @@ def size_table(results: list[SizeResult]) -> str:
             "500 triggers per cycle at most"),
         row("peak_mb", lambda r: f"{r.peak_mb:.1f}", "tracemalloc peak of one cycle"),
         row("floor s", lambda r: f"{r.floor_s:.3f}",
-            "same statements, plain requests + json.loads"),
+            "the cycle's queries, plain requests + json.loads"),
         row("cycle_over_floor", lambda r: f"{r.cycle_over_floor:.2f}"),
         row("per-run cycle s", lambda r: f"{r.naive_s:.1f}",
             "one query per run; reading only; extrapolated from "

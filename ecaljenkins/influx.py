@@ -9,9 +9,11 @@ not leak into server logs, our logs or error messages.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -26,8 +28,32 @@ DEFAULT_URL = "http://localhost:8086"
 #: but the server takes far larger bodies and every request costs a round trip.
 WRITE_BATCH = 50_000
 #: Rows per chunk of a chunked query. Chunked queries are not cut by the server's
-#: ``max-row-limit``, so a whole campaign is always read completely.
-QUERY_CHUNK = 100_000
+#: ``max-row-limit``, so a whole campaign is always read completely; each chunk
+#: is decoded as it arrives, so only one is ever held as raw JSON.
+QUERY_CHUNK = 10_000
+#: bytes read from the socket at a time while a query's answer streams in
+READ_SIZE = 1 << 18
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold back Python's cycle collector while a large query result is built.
+
+    Reading a campaign creates hundreds of thousands of small lists and tuples
+    that never form reference cycles, yet each time enough of them have been
+    created the collector scans everything still alive: at 10,000 runs x 20
+    tasks this was more than half the CPU time of a scheduler cycle (see
+    docs/performance.md). Without cycles to find, pausing it frees nothing
+    later; reference counting still frees every object the moment it is dropped.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass
@@ -135,37 +161,57 @@ class Influx:
         Reads use GET, anything that changes the server uses POST, as InfluxDB
         requires. Results are chunked, so no server row limit truncates them.
         """
+        merged: dict[tuple, Series] = {}
+        with gc_paused():
+            for statement, series in self._chunks(q, db):
+                key = (statement, series.name, tuple(sorted(series.tags.items())))
+                if key in merged:
+                    merged[key].values.extend(series.values)
+                else:
+                    merged[key] = series
+        return list(merged.values())
+
+    def stream(self, q: str) -> Iterator[Series]:
+        """The series of one SELECT, piece by piece as InfluxDB sends them.
+
+        A series longer than a chunk comes in several consecutive pieces with the
+        same name and tags. A caller that turns each piece into its own objects
+        as it comes (the scheduler reading a whole campaign) never holds more
+        than one chunk of raw rows, where :meth:`query` holds all of them.
+        """
+        for _statement, series in self._chunks(q, True):
+            yield series
+
+    def _chunks(self, q: str, db: bool) -> Iterator[tuple[int, Series]]:
+        """(statement id, piece of a series) as each chunk of the answer arrives."""
         params = {"q": q, "epoch": "ns", "chunked": "true", "chunk_size": QUERY_CHUNK}
         if db:
             params["db"] = self.db
         head = q.lstrip().split(None, 1)[0].upper() if q.strip() else ""
         method = "GET" if head in ("SELECT", "SHOW") else "POST"
         self.stats["queries"] += 1
-        resp = self._request(method, "/query", params=params)
-        self._check(resp)
-        return self._parse(resp.text)
+        with self._request(method, "/query", params=params, stream=True) as resp:
+            self._check(resp)
+            try:
+                # split on b"\n" only: a text field may hold U+0085 (NEL), which
+                # InfluxDB's JSON leaves unescaped and str.splitlines() splits on
+                for line in resp.iter_lines(chunk_size=READ_SIZE, delimiter=b"\n"):
+                    if line.strip():
+                        yield from self._parse_chunk(line)
+            except requests.RequestException as exc:
+                raise InfluxUnreachable(f"InfluxDB at {self.url} broke off its answer "
+                                        f"({type(exc).__name__})") from None
 
-    def _parse(self, text: str) -> list[Series]:
-        merged: dict[tuple, Series] = {}
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            doc = json.loads(line)
-            if "error" in doc:
-                self._raise_statement_error(doc["error"])
-            for result in doc.get("results", ()):
-                if "error" in result:
-                    self._raise_statement_error(result["error"])
-                for s in result.get("series", ()):
-                    tags = s.get("tags") or {}
-                    key = (result.get("statement_id", 0), s.get("name"),
-                           tuple(sorted(tags.items())))
-                    if key in merged:
-                        merged[key].values.extend(s.get("values", ()))
-                    else:
-                        merged[key] = Series(s.get("name", ""), tags, s["columns"],
-                                             list(s.get("values", ())))
-        return list(merged.values())
+    def _parse_chunk(self, line: bytes) -> Iterator[tuple[int, Series]]:
+        doc = json.loads(line)
+        if "error" in doc:
+            self._raise_statement_error(doc["error"])
+        for result in doc.get("results", ()):
+            if "error" in result:
+                self._raise_statement_error(result["error"])
+            for s in result.get("series", ()):
+                yield result.get("statement_id", 0), Series(
+                    s.get("name", ""), s.get("tags") or {}, s["columns"], s.get("values", []))
 
     def _raise_statement_error(self, message: str):
         if message.startswith("database not found"):
