@@ -1,5 +1,7 @@
 """The scheduler as users run it: dry run, reprocess, and the local executor end to end."""
 
+import time
+
 import pytest
 
 from ecaljenkins.workflows import Workflow
@@ -160,8 +162,16 @@ def test_local_build_is_killed_whole_at_its_timeout(tmp_path):
         ["bash", "-c", f"sleep 600 & echo $! > {pid_file}; wait"], timeout=3)
     assert outcome.timed_out and outcome.reason == "local build killed at its timeout"
     pid = int(pid_file.read_text())
-    try:
-        state = open(f"/proc/{pid}/stat").read().split(") ")[1][0]
-    except FileNotFoundError:
-        state = "gone"
+    # SIGKILL is delivered asynchronously: give the kernel a moment to finish it
+    deadline = time.monotonic() + 30
+    while (state := _process_state(pid)) not in ("gone", "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert state in ("gone", "Z")        # dead, or a zombie awaiting init
+
+
+def _process_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0]
+    except FileNotFoundError:
+        return "gone"
