@@ -362,9 +362,15 @@ class RunCtrl:
 
     def runs(self, task: str | None = None, status: str | None = None) -> list[RunRow]:
         """Runs with the status of each task, optionally only those where ``task``
-        (or any task) has ``status``."""
-        self.info()
+        (or any task) has ``status``; an unknown ``task`` is NotFound."""
+        camp = self.info()
         rows = self.task_rows()
+        if task:
+            check_name(task, "task")
+            known = {row["task"] for row in rows} | camp.active_tasks
+            if task not in known:
+                raise NotFound(f"task {task!r} is not in campaign {self.campaign!r}"
+                               + _did_you_mean(task, known))
         by_run: dict[int, RunRow] = {}
         for row in rows:
             item = by_run.setdefault(row["time"], RunRow(row["time"], row.get("fill"),

@@ -16,10 +16,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 
-from .errors import (DatabaseNotFound, InfluxAuthError, InfluxError,
+from .errors import (ConfigError, DatabaseNotFound, InfluxAuthError, InfluxError,
                      InfluxUnreachable)
 from .names import check_db
 
@@ -85,6 +86,14 @@ class Influx:
                  password: str | None = None, token: str | None = None,
                  timeout: float = 60.0, retry_seconds: float = 0.0):
         self.db = check_db(db)
+        try:
+            in_url = bool(urlsplit(url).username or urlsplit(url).password)
+        except ValueError:
+            in_url = True
+        if in_url:   # the URL is in every error message: it must hold no secret (not echoed)
+            raise ConfigError("the InfluxDB URL must be http(s)://host:port without user or "
+                              "password: give them in ECAL_INFLUXDB_USER and "
+                              "ECAL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_TOKEN)")
         self.url = url.rstrip("/")
         self.user = user
         self.timeout = timeout
@@ -105,8 +114,18 @@ class Influx:
         env = os.environ if env is None else env
         db = db or env.get("ECAL_INFLUXDB_DB")
         if not db:
-            from .errors import ConfigError
             raise ConfigError("no database: give --db or set ECAL_INFLUXDB_DB")
+        timeout = env.get("ECAL_INFLUXDB_TIMEOUT")
+        if timeout and "timeout" not in kwargs:
+            # a hung server must not hold a cron job for the default minute per request
+            try:
+                seconds = float(timeout)
+            except ValueError:
+                seconds = float("nan")
+            if not 0 < seconds < float("inf"):   # NaN fails this test too
+                raise ConfigError(f"invalid ECAL_INFLUXDB_TIMEOUT {timeout!r}: expected "
+                                  "seconds > 0")
+            kwargs["timeout"] = seconds
         return cls(db, env.get("ECAL_INFLUXDB_URL") or DEFAULT_URL,
                    user=env.get("ECAL_INFLUXDB_USER"),
                    password=env.get("ECAL_INFLUXDB_PASSWORD"),
@@ -144,9 +163,13 @@ class Influx:
             who = f"user {self.user!r}" if self.user else "these credentials"
             raise InfluxAuthError(f"InfluxDB authentication failed for {who} at {self.url}")
         if resp.status_code == 403:
-            if "write" in message:
-                message = (f"user {self.user or '(token)'} is not authorized to write to "
-                           f"database {self.db}")
+            # match the server's phrases, not "write" alone: it is in the user name "writer"
+            who = f"user {self.user or '(token)'}"
+            if "authorized to write" in message:
+                message = f"{who} is not authorized to write to database {self.db}"
+            elif "requires READ" in message:
+                message = (f"{who} is not authorized to read database {self.db} "
+                           "(no READ privilege, or no such database)")
             raise InfluxAuthError(message)
         if resp.status_code == 404 and "database not found" in message:
             raise DatabaseNotFound(f"database {self.db!r} does not exist on {self.url}")

@@ -25,7 +25,7 @@ from influxdb_client import Point
 from .campaign import RunCtrl, status_point
 from .errors import InputError, NotFound
 from .influx import Influx
-from .names import check_name
+from .names import check_name, quote_str
 
 #: statuses a build reports; ``new`` and ``queued`` belong to the scheduler
 REPORT_STATUSES = ("running", "done", "failed")
@@ -98,6 +98,26 @@ class Reporter:
         self.influx = influx
         self.campaign = check_name(campaign, "campaign")
         self.task = check_name(task, "task")
+        #: runs already known to have a row of this task (checked once per reporter)
+        self._known: set[int] = set()
+
+    def _check_rows(self, runs: list[int]) -> None:
+        """Refuse runs without a row of this task in this campaign (one query).
+
+        A report for a mistyped campaign, task or run would otherwise create a
+        row that no campaign injected and no scheduler ever looks at.
+        """
+        wanted = set(runs) - self._known
+        if not wanted:
+            return
+        found = {row["time"] for row in self.influx.select(
+            f"SELECT status FROM run WHERE campaign = {quote_str(self.campaign)} AND task = "
+            f"{quote_str(self.task)} AND time >= {min(wanted)} AND time <= {max(wanted)}")}
+        missing = sorted(wanted - found)
+        if missing:
+            raise NotFound(f"run {missing[0]} does not have task {self.task!r} in campaign "
+                           f"{self.campaign!r} (database {self.influx.db!r})")
+        self._known |= wanted
 
     def report(self, runs: Iterable[int], status: str, build: int | None = None,
                url: str | None = None, fields: Mapping[str, str] | None = None,
@@ -115,6 +135,7 @@ class Reporter:
         if not runs:
             raise InputError("no run to report")
         extra = dict(check_fields(fields or {}), **lifecycle)
+        self._check_rows(runs)
         if status != "failed":
             extra.setdefault("reason", "")
         if build is not None:
@@ -133,6 +154,7 @@ class Reporter:
     def register_output(self, run: int, path: str) -> None:
         """Record the file a build produced for ``run``: downstream tasks read it."""
         check_fields({"output": str(path)})
+        self._check_rows([int(run)])
         self.influx.write([status_point(self.campaign, self.task, run, None, time.time(),
                                         output=str(path))])
 
@@ -202,6 +224,20 @@ def default_log_path(db: str, campaign: str, task: str, runs: list[int],
     stamp = env.get("BUILD_NUMBER") or time.strftime("%Y%m%dT%H%M%S")
     return (Path(env.get("ECAL_LOG_DIR") or "logs") / db / campaign / task
             / f"{runs[0]}-{stamp}.log")
+
+
+def prepare_log(log_path: Path) -> None:
+    """Create the log's folder and file now, before the build reports anything.
+
+    A log that cannot be written is bad input (``--log``, ``$ECAL_LOG_DIR``): it
+    is refused before the build is reported ``running``.
+    """
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.open("ab").close()
+    except OSError as err:
+        raise InputError(f"cannot write the log {str(log_path)!r}: "
+                         f"{err.strerror or err}") from None
 
 
 def run_command(argv: list[str], env: Mapping[str, str], log_path: Path,

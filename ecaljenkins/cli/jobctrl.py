@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import EcalError, InputError
+from ..errors import InputError, ServerError
 from ..jobctrl import (REPORT_STATUSES, Reporter, build_env, default_log_path,
-                       parse_fields, reporting_influx, run_command)
+                       parse_fields, prepare_log, reporting_influx, run_command)
 from .common import require_campaign, subcommand, warn
 from .runs import parse_run, parse_runs
 
@@ -56,7 +56,7 @@ def _runs(args) -> list[int]:
 def _build_number(value) -> int | None:
     if value in (None, ""):
         return None
-    if not str(value).isdigit():
+    if not (str(value).isascii() and str(value).isdigit()) or int(value) < 1:
         raise InputError(f"invalid build number {value!r}: expected a positive integer")
     return int(value)
 
@@ -64,7 +64,7 @@ def _build_number(value) -> int | None:
 def jobctrl(args) -> None:
     runs = _runs(args)
     fields = parse_fields(args.fields)
-    build = args.id if args.id is not None else _build_number(os.environ.get("BUILD_NUMBER"))
+    build = _build_number(args.id if args.id is not None else os.environ.get("BUILD_NUMBER"))
     reporter = Reporter(reporting_influx(args.db), require_campaign(args), args.task)
     reporter.report(runs, args.status, build=build, url=os.environ.get("BUILD_URL"),
                     fields=fields)
@@ -82,6 +82,7 @@ def run(args) -> int:
     url = os.environ.get("BUILD_URL")
     log = Path(args.log) if args.log else default_log_path(db, reporter.campaign, args.task,
                                                          runs, os.environ)
+    prepare_log(log)
     _report(reporter, runs, "running", build=build, url=url)
     env = build_env(os.environ, db, reporter.campaign, args.task, runs)
     code = run_command(command, env, log, sys.stdout.buffer)
@@ -93,10 +94,15 @@ def run(args) -> int:
 
 
 def _report(reporter: Reporter, runs, status: str, **fields) -> None:
-    """Report, but never let a report failure change the build's own result."""
+    """Report, but never let a server failure change the build's own result.
+
+    Bad input (an unknown campaign, task or run) is not a failure of the server:
+    it stops the wrapper before the command runs (exit 2), instead of a build
+    that works for nothing.
+    """
     try:
         reporter.report(runs, status, **fields)
-    except EcalError as err:
+    except ServerError as err:
         warn(f"could not report {reporter.task} {status} for run(s) "
              f"{','.join(map(str, runs))}: {err} (the scheduler will take the result "
              "from Jenkins)")

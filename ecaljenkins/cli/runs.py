@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def parse_run(text: str) -> int:
     text = text.strip()
-    if not text.isdigit() or not 0 < int(text) < 10**9:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 10**9:
         raise InputError(f"invalid run number {text!r}: expected a positive integer")
     return int(text)
 

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from ..campaign import STATUSES
+from ..campaign import STATUSES, RunCtrl
 from ..executors import EXECUTORS, make_executor
 from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain
 from .common import influx, print_table, subcommand, warn
@@ -34,6 +34,8 @@ def schedule(args) -> int:
         from .common import raise_usage
         raise_usage(f"invalid --max-triggers {args.max_triggers}: use 0 or more")
     client = influx(args)
+    if args.campaign is not None:   # a wrong campaign is bad input, whatever the executor
+        RunCtrl(client, args.campaign).info()
     executor = None if args.dry_run else make_executor(args.executor, args.jobs, args.log_dir)
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
