@@ -173,7 +173,7 @@ def minimal_config(params: dict[str, str] | None = None, disabled: bool = False)
 class FakeJenkins:
     """State of the fake server plus the ``responses`` callbacks that expose it."""
 
-    def __init__(self, rsps: responses.RequestsMock, url: str = URL, user: str = USER,
+    def __init__(self, rsps: responses.RequestsMock | None, url: str = URL, user: str = USER,
                  token: str = TOKEN):
         self.url, self.user, self.token = url, user, token
         self.jobs: dict[str, Job] = {}
@@ -183,6 +183,8 @@ class FakeJenkins:
         self.crumb = "0123456789abcdef"
         self._failures: list[list] = []  # [endpoint, status or exception, remaining or None]
         self._queue_ids = itertools.count(101)
+        if rsps is None:   # served over real HTTP by serve_jenkins()
+            return
         pattern = re.compile(re.escape(url) + ".*")
         for method in ("GET", "POST"):
             rsps.add_callback(method, pattern, callback=self._answer)
@@ -244,18 +246,20 @@ class FakeJenkins:
 
     # --- the HTTP side ----------------------------------------------------------
 
+    def route(self, method: str, url: str) -> tuple[str, dict]:
+        """(endpoint name or "", its path arguments) of a request."""
+        path = unquote(urlsplit(url).path)[len(urlsplit(self.url).path):]
+        for route_method, regex, name in _ROUTES:
+            match = re.fullmatch(regex, path)
+            if route_method == method and match:
+                return name, match.groupdict()
+        return "", {}
+
     def _answer(self, request):
-        split = urlsplit(request.url)
-        path = unquote(split.path)[len(urlsplit(self.url).path):]
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        query = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
         body = request.body or b""
         body = body.decode("utf-8") if isinstance(body, bytes) else body
-        endpoint, args = "", {}
-        for method, regex, name in _ROUTES:
-            match = re.fullmatch(regex, path)
-            if method == request.method and match:
-                endpoint, args = name, match.groupdict()
-                break
+        endpoint, args = self.route(request.method, request.url)
         self.calls.append(Call(request.method, endpoint, request.url, body))
         for failure in self._failures:
             if failure[0] in ("*", endpoint) and failure[2] != 0:
@@ -549,3 +553,104 @@ def jenkins(request, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # JJB's job cache
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeJenkins(rsps)
+
+
+# --- the same fake over real HTTP, for schedulers running in other processes -----------
+
+class _Incoming(NamedTuple):
+    """What :meth:`FakeJenkins._answer` reads of a request (as ``responses`` gives it)."""
+
+    method: str
+    url: str
+    headers: dict
+    body: bytes
+
+
+class _Drop(Exception):
+    """A hook decided that the client gets no answer (the connection is closed)."""
+
+
+class LoopbackJenkins(FakeJenkins):
+    """A :class:`FakeJenkins` answering real HTTP on a loopback port.
+
+    ``responses`` only patches this process: a scheduler started as a subprocess
+    reaches this server instead, through ``JENKINS_URL`` = :attr:`url`. Hooks run
+    in the server thread: ``before[endpoint]`` before the request is handled,
+    ``after[endpoint]`` once it has been (a queue item created, say) but before
+    the answer leaves; either may raise :class:`_Drop` (see :meth:`drop`) so the
+    client never gets an answer, as when it is killed at that moment.
+    """
+
+    def __init__(self, user: str = USER, token: str = TOKEN):
+        import http.server
+        import threading
+
+        fake = self
+        self._lock = threading.Lock()
+        self.before: dict = {}
+        self.after: dict = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                request = _Incoming(self.command, fake.url.rstrip("/") + self.path,
+                                    dict(self.headers), self.rfile.read(length))
+                try:
+                    status, headers, text = fake.handle(request)
+                except _Drop:
+                    self.close_connection = True
+                    return
+                data = text.encode("utf-8")
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _handle
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        super().__init__(None, f"http://127.0.0.1:{self.httpd.server_port}/", user, token)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def drop() -> None:
+        """From a hook: give the client no answer."""
+        raise _Drop()
+
+    def handle(self, request: _Incoming):
+        endpoint, _ = self.route(request.method, request.url)
+        with self._lock:   # one request at a time, as the fake's state is not shared-safe
+            if endpoint in self.before:
+                self.before[endpoint](request)
+            answer = self._answer(request)
+            if endpoint in self.after:
+                self.after[endpoint](request)
+        if isinstance(answer, BaseException):
+            raise _Drop()
+        return answer
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def loopback_jenkins(request, monkeypatch):
+    """A :class:`LoopbackJenkins`, with ``JENKINS_*`` set for this process too."""
+    if "env" in request.fixturenames:
+        request.getfixturevalue("env")
+    server = LoopbackJenkins()
+    monkeypatch.setenv("JENKINS_URL", server.url)
+    monkeypatch.setenv("JENKINS_USER", USER)
+    monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+    yield server
+    server.close()
