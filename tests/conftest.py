@@ -17,7 +17,66 @@ from ecaljenkins.localinflux import LocalInfluxd
 
 WRITER = ("writer", "writer-Secret-pw1")
 READER = ("reader", "reader-Secret-pw2")
+#: every credential of the suite has this in it (passwords here, the Jenkins tokens in
+#: jenkins_fake.py and test_jobs.py, the OMS client secret in test_registry.py) ...
+SECRET_MARK = "-Secret-"
+#: ... except the OMS access token, which has the shape CERN SSO gives it
+SECRETS = (SECRET_MARK, "eyJhbGciOi.access-Token-7c1d")
 _counter = itertools.count()
+
+
+# --- no credential in any output of the suite -----------------------------------------
+#
+# Every test's captured stdout/stderr, every output of the commands the tests run as
+# subprocesses (record_output), and every file written under the session's temporary
+# directory (rendered jobs, reports, logs) is searched for the test credentials; one
+# found fails the session, naming where. jenkins_jobs.ini files are left out: they
+# are credential files the tests write on purpose, as an operator would.
+
+_leaks: list[str] = []
+
+
+def _secrets_in(text: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in text]
+
+
+def record_output(*texts) -> None:
+    """Check the output of a subprocess a test ran (the current test is named)."""
+    where = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+    for text in texts:
+        if text and _secrets_in(text):
+            _leaks.append(f"{where}: subprocess output: {text.strip()[:200]!r}")
+
+
+def pytest_runtest_logreport(report):
+    for name, text in (("stdout", report.capstdout), ("stderr", report.capstderr),
+                       ("log", report.caplog)):
+        if _secrets_in(text):
+            _leaks.append(f"{report.nodeid} ({report.when}): captured {name}")
+
+
+def _scan_files(root) -> None:
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix != ".ini":
+            try:
+                text = path.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue
+            if _secrets_in(text):
+                _leaks.append(f"file {path}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)
+    if basetemp is not None and basetemp.exists():
+        _scan_files(basetemp)
+    if _leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["credentials found in outputs of the suite:"] + _leaks
+        if reporter:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -95,5 +154,6 @@ def run_cli(env):
         proc = subprocess.run([sys.executable, "-m", module, *args], env=full_env,
                               capture_output=True, text=True, input=input,
                               timeout=timeout)
+        record_output(proc.stdout, proc.stderr)
         return CLIResult(proc.returncode, proc.stdout, proc.stderr)
     return run
