@@ -1,12 +1,16 @@
-"""The InfluxDB client's reading side: chunked answers, odd text, the paused collector."""
+"""The InfluxDB client: chunked answers, odd text, the paused collector, line protocol."""
 
 import gc
+import random
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
-from influxdb_client import Point
+from influxdb_client import Point, WritePrecision
 
 from ecaljenkins.errors import DatabaseNotFound, InfluxError
-from ecaljenkins.influx import QUERY_CHUNK, Influx, gc_paused
+from ecaljenkins.influx import QUERY_CHUNK, Influx, gc_paused, line_protocol
 
 
 def test_answer_longer_than_a_chunk_is_read_whole_and_in_order(client):
@@ -52,3 +56,47 @@ def test_gc_paused_restores_the_collector():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _fuzzed_points(count: int):
+    """Points with every kind of name, tag and field value, escapes and edge cases."""
+    rng = random.Random(6)
+    alphabet = ["a", "Z", "0", " ", ",", "=", '"', "\\", "\n", "\t", "\r", "#", "é", "\x85"]
+
+    def text(low=0):
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, 6)))
+
+    values = [0, -7, 2**62, 1.0, -0.5, 1e-7, 1e21, 3.14159, float("nan"), float("inf"),
+              True, False, None, "", "done"]
+    for i in range(count):
+        point = Point(rng.choice(["run", "job", "m m", "a,b", text(1)]))
+        for _ in range(rng.randint(0, 3)):
+            point.tag(rng.choice(["campaign", "task", "", text(1)]),
+                      rng.choice([None, "", "x\\", text(), "c1-step2"]))
+        for _ in range(rng.randint(0, 5)):
+            point.field(rng.choice(["status", "fill", "", text(1)]),
+                        rng.choice(values + [text()]))
+        yield point.time(rng.choice([None, 0, 380000 + i, time.time_ns()]))
+
+
+@pytest.mark.filterwarnings("ignore:The measurement name:SyntaxWarning")
+def test_line_protocol_is_influxdb_clients():
+    points = list(_fuzzed_points(3000))
+    assert [line_protocol(p) for p in points] == [p.to_line_protocol() for p in points]
+    odd = [Point("m").field("d", Decimal("1.5")), Point("m").field("v", 1).time(True),
+           Point("m").tag("t", 1).tag("u", 1.0).field("v", 1),
+           Point("m").tag("t", 1.0).tag("u", 1).field("v", 1),
+           Point("m").field("v", 2).time(datetime(2024, 5, 1, tzinfo=timezone.utc)),
+           Point("m").field("v", 2).time(5, write_precision=WritePrecision.S),
+           Point.from_dict({"measurement": "m", "fields": {"v": 3}, "time": 7},
+                           field_types={"v": "float"})]
+    assert [line_protocol(p) for p in odd] == [p.to_line_protocol() for p in odd]
+
+
+def test_points_written_are_read_back(client):
+    client.write([Point("run").tag("campaign", "c").tag("task", "t a,b=c")
+                  .field("status", 'say "hi"\\').field("attempt", 3).field("updated", 1.5)
+                  .field("ok", True).time(380001)])
+    assert client.select("SELECT * FROM run") == [
+        {"time": 380001, "attempt": 3, "campaign": "c", "ok": True, "status": 'say "hi"\\',
+         "task": "t a,b=c", "updated": 1.5}]
