@@ -101,14 +101,19 @@ def _client(server: LocalInfluxd, db: str) -> Influx:
                   timeout=600)
 
 
-def _best(repeat: int, func) -> tuple[float, object]:
-    """The shortest wall time of ``repeat`` calls of ``func``, and its last result."""
-    best, result = float("inf"), None
+def _best(repeat: int, *funcs) -> list[float]:
+    """The shortest wall time of each function over ``repeat`` rounds.
+
+    The functions take turns within a round, so that a compared pair sees the
+    same load of the machine (other processes, influxd's caches).
+    """
+    best = [float("inf")] * len(funcs)
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+        for index, func in enumerate(funcs):
+            started = time.perf_counter()
+            func()
+            best[index] = min(best[index], time.perf_counter() - started)
+    return best
 
 
 def _campaign(client: Influx, name: str, flows) -> RunCtrl:
@@ -160,15 +165,14 @@ def measure_size(server: LocalInfluxd, n_runs: int, n_tasks: int, args,
         raise SystemExit(f"bench: the dry-run cycle failed: {done.errors}")
     result.plan_builds = len(done.plan.builds)
     result.plan_waiting = sum(len(tp.waiting) for tp in done.plan.tasks.values())
-    result.cycle_s, _ = _best(args.repeat, lambda: scheduler.cycle(CAMPAIGN))
+    log(f"[{n_runs}] floor: the cycle's {len(statements)} queries with plain requests + json")
+    result.cycle_s, result.floor_s = _best(args.repeat, lambda: scheduler.cycle(CAMPAIGN),
+                                           lambda: bare_queries(server, statements))
 
     tracemalloc.start()
     scheduler.cycle(CAMPAIGN)
     result.peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
-
-    log(f"[{n_runs}] floor: the cycle's {len(statements)} queries with plain requests + json")
-    result.floor_s, _ = _best(args.repeat, lambda: bare_queries(server, statements))
 
     sample = min(n_runs, args.run_sample)
     log(f"[{n_runs}] per-run queries on {sample} runs")
@@ -294,8 +298,8 @@ def size_table(results: list[SizeResult]) -> str:
         row("inject write requests", lambda r: f"{r.inject_writes}"),
         row("inject points", lambda r: f"{r.inject_points:,}"),
         row("one point per request s", lambda r: f"{r.per_point_total_s:.1f}",
-            "extrapolated: points x time per point on a sample of "
-            f"{results[0].per_point_sample:,}"),
+            "extrapolated: points x time per point, timed on "
+            f"{results[0].per_point_sample:,} points"),
         row("inject_speedup", lambda r: f"{r.inject_speedup:.0f}x"),
         row("cycle s", lambda r: f"{r.cycle_s:.3f}", "dry-run Scheduler.cycle, library call"),
         row("cycle us per row", lambda r: f"{r.cycle_s / r.rows * 1e6:.2f}",
@@ -303,13 +307,14 @@ def size_table(results: list[SizeResult]) -> str:
         row("cycle queries", lambda r: f"{r.cycle_queries}", "Influx.stats['queries']"),
         row("planned builds / waiting", lambda r: f"{r.plan_builds}/{r.plan_waiting:,}",
             "500 triggers per cycle at most"),
-        row("peak_mb", lambda r: f"{r.peak_mb:.1f}", "tracemalloc peak of one cycle"),
+        row("peak_mb", lambda r: f"{r.peak_mb:.1f}",
+            "tracemalloc peak of one cycle (Python allocations, MB = 10^6 bytes)"),
         row("floor s", lambda r: f"{r.floor_s:.3f}",
             "the cycle's queries, plain requests + json.loads"),
         row("cycle_over_floor", lambda r: f"{r.cycle_over_floor:.2f}"),
         row("per-run cycle s", lambda r: f"{r.naive_s:.1f}",
-            "one query per run; reading only; extrapolated from "
-            + "/".join(f"{r.naive_sample}" for r in results) + " runs"),
+            "one query per run, reading only: timed on at most "
+            f"{max(r.naive_sample for r in results):,} runs, extrapolated"),
         row("naive_over_cycle", lambda r: f"{r.naive_over_cycle:.0f}x"),
     ]
     return _table(rows)
@@ -340,9 +345,9 @@ def parse_args(argv):
                         help="comma-separated numbers of runs [1000,10000,50000]")
     parser.add_argument("--tasks", type=int, default=20, help="tasks per run [20]")
     parser.add_argument("--quick", action="store_true",
-                        help="sizes 1000,10000, smaller samples, one attempt per timing")
+                        help="sizes 1000,10000, smaller samples, two attempts per timing")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="attempts per timing, the best is kept [3; --quick: 1]")
+                        help="attempts per timing, the best is kept [5; --quick: 2]")
     parser.add_argument("--latency", type=float, default=0.005,
                         help="seconds the local Jenkins takes per request [0.005]")
     args = parser.parse_args(argv)
@@ -353,7 +358,7 @@ def parse_args(argv):
         parser.error(f"--sizes: numbers of runs separated by commas, not {sizes!r}")
     if any(size < 10 or size > 200_000 for size in args.sizes) or not 4 <= args.tasks <= 40:
         parser.error("sizes from 10 to 200000 runs, 4 to 40 tasks")
-    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.repeat = args.repeat or (2 if args.quick else 5)
     args.point_sample = 500 if args.quick else 2000
     args.run_sample = 200 if args.quick else 1000
     return args
