@@ -34,6 +34,7 @@ from .campaign import RunCtrl
 from .errors import EcalError, InputError
 from .jobctrl import WRAPPER_ENV, Reporter, reporting_influx
 from .names import check_name
+from .registry import parse_run, parse_runs
 
 #: longest failure reason recorded (the first line of the exception)
 MAX_REASON = 500
@@ -102,7 +103,6 @@ class Handler:
         return parser
 
     def _setup(self, argv) -> None:
-        from .cli.runs import parse_run, parse_runs
         self.args = args = self._parser().parse_args(argv)
         if not args.db or not args.campaign:
             raise InputError("the database and campaign are required: give --db and "

@@ -528,3 +528,27 @@ def open_registry(spec: str | None = None) -> Registry:
         return CatalogRegistry(Path(spec).expanduser())
     raise ConfigError(f"unknown run registry {spec!r}{origin}: use 'oms' or the path of a "
                       ".csv or .json run catalogue")
+
+
+# --- run numbers typed by users ------------------------------------------------
+
+def parse_run(text: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 10**9:
+        raise InputError(f"invalid run number {text!r}: expected a positive integer")
+    return int(text)
+
+
+def parse_runs(text: str) -> list[int]:
+    """``355100,355101`` -> [355100, 355101]; empty items are an error, not skipped."""
+    return [parse_run(item) for item in text.split(",")]
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise InputError(f"invalid run range {text!r}: expected MIN,MAX")
+    first, last = (parse_run(p) for p in parts)
+    if first > last:
+        raise InputError(f"invalid run range {text!r}: {first} is greater than {last}")
+    return first, last

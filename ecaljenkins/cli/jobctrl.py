@@ -17,7 +17,7 @@ from ..errors import InputError, ServerError
 from ..jobctrl import (REPORT_STATUSES, Reporter, build_env, default_log_path,
                        parse_fields, prepare_log, reporting_influx, run_command)
 from .common import require_campaign, subcommand, warn
-from .runs import parse_run, parse_runs
+from ..registry import parse_run, parse_runs
 
 
 def register(sub) -> None:

@@ -2,7 +2,7 @@
 
 from ..jobctrl import reprocess as reset
 from .common import runctrl, subcommand
-from .runs import parse_runs
+from ..registry import parse_runs
 
 
 def register(sub) -> None:

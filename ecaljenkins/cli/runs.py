@@ -3,7 +3,7 @@
 import sys
 
 from ..campaign import STATUSES
-from ..errors import InputError
+from ..registry import open_registry, parse_range, parse_runs
 from .common import print_json, print_table, runctrl, subcommand
 
 
@@ -23,36 +23,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def parse_run(text: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 10**9:
-        raise InputError(f"invalid run number {text!r}: expected a positive integer")
-    return int(text)
-
-
-def parse_runs(text: str) -> list[int]:
-    """``355100,355101`` -> [355100, 355101]; empty items are an error, not skipped."""
-    return [parse_run(item) for item in text.split(",")]
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise InputError(f"invalid run range {text!r}: expected MIN,MAX")
-    first, last = (parse_run(p) for p in parts)
-    if first > last:
-        raise InputError(f"invalid run range {text!r}: {first} is greater than {last}")
-    return first, last
-
-
-def select_runs(args, registry):
-    if args.runs is not None:
-        return registry.runs(parse_runs(args.runs))
-    if args.rrange is not None:
-        return registry.run_range(*parse_range(args.rrange))
-    return registry.era(args.era)
-
-
 def _progress(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
@@ -63,13 +33,14 @@ def _progress(done: int, total: int) -> None:
 
 
 def inject(args) -> None:
-    from ..registry import open_registry
     ctrl = runctrl(args)
+    registry = open_registry()
     if args.runs is not None:
-        parse_runs(args.runs)  # refuse malformed input before any request
+        found = registry.runs(parse_runs(args.runs))
     elif args.rrange is not None:
-        parse_range(args.rrange)
-    found = select_runs(args, open_registry())
+        found = registry.run_range(*parse_range(args.rrange))
+    else:
+        found = registry.era(args.era)
     summary = ctrl.inject(found, progress=_progress if sys.stderr.isatty() else None)
     print(f"campaign {ctrl.campaign!r}: {len(summary.injected)} run(s) injected, "
           f"{len(summary.unmatched)} matched no run type, "
