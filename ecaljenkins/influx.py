@@ -176,6 +176,9 @@ class Influx:
                               "ECAL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_TOKEN)")
         self.url = url.rstrip("/")
         self.user = user
+        #: who the server sees, for error messages (never the secret itself)
+        self.identity = ("the token of ECAL_INFLUXDB_TOKEN" if token
+                         else f"user {user!r}" if user else "no credentials")
         self.timeout = timeout
         #: keep retrying an unreachable/5xx server for this long (jobs reporting
         #: from a build set it, so a short outage does not fail a finished build)
@@ -240,11 +243,11 @@ class Influx:
             return
         message = _server_message(resp)
         if resp.status_code == 401:
-            who = f"user {self.user!r}" if self.user else "these credentials"
-            raise InfluxAuthError(f"InfluxDB authentication failed for {who} at {self.url}")
+            raise InfluxAuthError(f"InfluxDB authentication failed for {self.identity} at "
+                                  f"{self.url}")
         if resp.status_code == 403:
             # match the server's phrases, not "write" alone: it is in the user name "writer"
-            who = f"user {self.user or '(token)'}"
+            who = self.identity.replace("'", "")
             if "authorized to write" in message:
                 message = f"{who} is not authorized to write to database {self.db}"
             elif "requires READ" in message:

@@ -154,6 +154,11 @@ def test_wrong_password_and_server_down(run_cli, campaign, influxd):
     assert res.code == 1 and "authentication failed" in res.err
     assert "wrong-pass-123" not in res.err
     res = run_cli("ecalrunctrl.py", "status", "-c", "c1",
+                  extra_env={"ECAL_INFLUXDB_TOKEN": "tok-Secret-456"})
+    assert res.code == 1, res
+    assert "authentication failed for the token of ECAL_INFLUXDB_TOKEN" in res.err
+    assert "tok-Secret-456" not in res.err
+    res = run_cli("ecalrunctrl.py", "status", "-c", "c1",
                   extra_env={"ECAL_INFLUXDB_URL": "http://127.0.0.1:9"})
     assert res.code == 1 and "cannot reach InfluxDB at http://127.0.0.1:9" in res.err
     assert len(res.err.strip().splitlines()) == 1
