@@ -221,7 +221,8 @@ def bare_queries(server: LocalInfluxd, urls: list[str]) -> int:
                 for line in resp.iter_lines(chunk_size=1 << 18, delimiter=b"\n"):
                     if line:
                         for res in json.loads(line).get("results", ()):
-                            rows += sum(len(s.get("values", ())) for s in res.get("series", ()))
+                            rows += sum(len(s.get("values", ()))
+                                        for s in res.get("series", ()))
     return rows
 
 

@@ -112,7 +112,8 @@ def progress_lines(campaign: str, numbers: list[int], flows: list[Workflow], now
                 if status in ("queued", "running"):
                     extra["trigger"] = f'"{run:x}{link:x}{wf.task}"'
                 counts[status] = counts.get(status, 0) + 1
-                fields = ",".join([f'status="{status}"', f"updated={extra.pop('updated', now)}"]
+                updated = extra.pop("updated", now)
+                fields = ",".join([f'status="{status}"', f"updated={updated}"]
                                   + [f"{k}={v}i" if isinstance(v, int) else f"{k}={v}"
                                      for k, v in extra.items()])
                 lines.append(f"run,campaign={campaign},task={wf.task} {fields} {run}")
@@ -120,6 +121,7 @@ def progress_lines(campaign: str, numbers: list[int], flows: list[Workflow], now
 
 
 def _at_link(rng: random.Random, now: float) -> tuple[str, dict]:
+    """Status and fields of the task a run has reached in a chain: in flight mostly."""
     draw = rng.random()
     if draw < 0.30:
         return "queued", {"attempt": 1}
