@@ -68,3 +68,12 @@ def test_jenkins_error_is_one_line_and_files_stay(setup, jenkins, capsys, env, s
     assert len(err.strip().splitlines()) == 1 and TOKEN not in err
     with open(f"{env['ECAL_JOBS_DIR']}/{db}/c1.yaml") as f:
         assert f"ecal-{db}-c1-reco" in f.read()
+
+
+def test_jobs_renders_the_scheduler_job(setup, env, capsys):
+    db = setup
+    code, out, _ = cli("--db", db, "jobs", "--scheduler", f"{db},other_db", capsys=capsys)
+    assert code == 0, out
+    assert "scheduler: " in out and "1 job(s) validated" in out
+    text = open(f"{env['ECAL_JOBS_DIR']}/scheduler.yaml").read()
+    assert f"for db in {db} other_db" in text and "H/10 * * * *" in text

@@ -1,7 +1,7 @@
 """``jobs``: render the Jenkins jobs of the campaigns, validate them, push them."""
 
 from ..jobsync import render_all
-from .common import influx, subcommand
+from .common import influx, split_list, subcommand
 
 
 def register(sub) -> None:
@@ -12,13 +12,18 @@ def register(sub) -> None:
     p.add_argument("--update", action="store_true",
                    help="create/reconfigure the jobs on Jenkins (JENKINS_URL, JENKINS_USER, "
                         "JENKINS_API_TOKEN, or --jenkins-ini)")
+    p.add_argument("--scheduler", nargs="?", const="", metavar="DB1,DB2",
+                   help="also render the scheduler job (cron, every 10 minutes) for these "
+                        "databases (default: --db); the Jenkinsfile does the same as a pipeline")
     p.add_argument("--jenkins-ini", metavar="PATH",
                    help="a jenkins_jobs.ini with the Jenkins server (see jenkins_jobs.ini.example)")
 
 
 def jobs_(args) -> None:
-    results = render_all(influx(args), args.campaign, args.output, args.update,
-                         args.jenkins_ini)
+    client = influx(args)
+    scheduler = None if args.scheduler is None else split_list([args.scheduler or client.db])
+    results = render_all(client, args.campaign, args.output, args.update, args.jenkins_ini,
+                         scheduler)
     for result in results:
         if result.path is None:
             print(f"{result.campaign}: no job (no task with a workflow definition)")
