@@ -4,6 +4,13 @@ Workflow authors subclass :class:`Handler`; everything else is driven by the
 ``ecalrunctrl.py`` and ``ecalautomation.py`` commands.
 """
 
-from .handler import Handler
-
 __all__ = ["Handler"]
+
+
+def __getattr__(name):
+    """``ecaljenkins.Handler``, imported on first use: the commands, which import
+    this package too, need not pay for the Handler's imports."""
+    if name == "Handler":
+        from .handler import Handler
+        return Handler
+    raise AttributeError(f"module 'ecaljenkins' has no attribute {name!r}")

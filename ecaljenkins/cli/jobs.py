@@ -1,6 +1,5 @@
 """``jobs``: render the Jenkins jobs of the campaigns, validate them, push them."""
 
-from ..jobsync import render_all
 from .common import influx, split_list, subcommand
 
 
@@ -20,6 +19,7 @@ def register(sub) -> None:
 
 
 def jobs_(args) -> None:
+    from ..jobsync import render_all  # Jenkins Job Builder is slow to import: only here
     client = influx(args)
     scheduler = None if args.scheduler is None else split_list([args.scheduler or client.db])
     results = render_all(client, args.campaign, args.output, args.update, args.jenkins_ini,

@@ -1,6 +1,5 @@
 """``rtype-create``, ``rtype-update``, ``rtype-list``: run types and their active tasks."""
 
-from ..jobsync import add_definitions, sync
 from .common import (print_json, print_table, raise_usage, runctrl, split_list, subcommand,
                      warn)
 
@@ -40,6 +39,7 @@ def add_job_options(parser) -> None:
 
 
 def create(args) -> None:
+    from ..jobsync import add_definitions, sync
     ctrl = runctrl(args)
     add = split_list(args.add)
     before = ctrl.info().active_tasks
@@ -53,6 +53,7 @@ def create(args) -> None:
 
 
 def update(args) -> None:
+    from ..jobsync import add_definitions, sync
     ctrl = runctrl(args)
     add, remove = split_list(args.add), split_list(args.remove)
     if not (add or remove or args.filter or args.refresh):
