@@ -26,6 +26,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import jenkins
 import jinja2
@@ -268,7 +269,7 @@ def update_jenkins(path: Path | str, jenkins_ini: str | None = None) -> list[str
     the files no longer define are left alone (never deleted).
     """
     config = _jjb_config(jenkins_ini)
-    values = _require_env() if jenkins_ini is None else \
+    values = require_env() if jenkins_ini is None else \
         tuple(os.environ.get(var) for var in JENKINS_ENV)
     config.jenkins.update({key: value for key, value in zip(("url", "user", "password"), values)
                            if value})
@@ -287,17 +288,25 @@ def jenkins_configured() -> bool:
     return bool(os.environ.get("JENKINS_URL"))
 
 
-def _require_env() -> tuple[str, str, str]:
+def require_env() -> tuple[str, str, str]:
+    """(url, user, token) from the environment, checked: all set, no secret in the URL."""
     values = tuple(os.environ.get(var) for var in JENKINS_ENV)
     missing = [var for var, value in zip(JENKINS_ENV, values) if not value]
     if missing:
         raise ConfigError(f"{', '.join(missing)} not set: needed to talk to Jenkins")
+    try:
+        in_url = bool(urlsplit(values[0]).username or urlsplit(values[0]).password)
+    except ValueError:
+        in_url = True
+    if in_url:   # the URL is in every error message: it must hold no secret (not echoed)
+        raise ConfigError("JENKINS_URL must be http(s)://host[:port]/ without user or "
+                          "password: give them in JENKINS_USER and JENKINS_API_TOKEN")
     return values
 
 
 def connect_jenkins() -> jenkins.Jenkins:
     """A python-jenkins client from ``JENKINS_URL``/``JENKINS_USER``/``JENKINS_API_TOKEN``."""
-    url, user, token = _require_env()
+    url, user, token = require_env()
     return jenkins.Jenkins(url, username=user, password=token, timeout=JENKINS_TIMEOUT)
 
 

@@ -67,6 +67,16 @@ def render(db: str, camp: Campaign, output: str | None = None,
     return result
 
 
+def jenkins_ready() -> bool:
+    """Whether changes are to be pushed to Jenkins; raises ConfigError when ``JENKINS_URL``
+    is set but the rest is missing or wrong. Called before the campaign changes, so a
+    broken Jenkins configuration leaves the database as it was."""
+    if not jobs.jenkins_configured():
+        return False
+    jobs.require_env()
+    return True
+
+
 def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
          push: bool | None = None) -> SyncResult:
     """Re-render a campaign after its active tasks changed, and tell Jenkins.

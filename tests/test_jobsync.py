@@ -4,6 +4,7 @@ import pytest
 
 from ecaljenkins.cli.runctrl import main
 
+from conftest import dump
 from jenkins_fake import TOKEN, jenkins  # noqa: F401  (the fixture)
 
 CATALOGUE = """
@@ -77,3 +78,21 @@ def test_jobs_renders_the_scheduler_job(setup, env, capsys):
     assert "scheduler: " in out and "1 job(s) validated" in out
     text = open(f"{env['ECAL_JOBS_DIR']}/scheduler.yaml").read()
     assert f"for db in {db} other_db" in text and "H/10 * * * *" in text
+
+
+@pytest.mark.parametrize("variable,value,words", [
+    ("JENKINS_URL", "http://bot:url-Secret-pw9@jenkins.example:8080/",
+     "JENKINS_URL must be http(s)://host[:port]/ without user or password"),
+    ("JENKINS_API_TOKEN", "", "JENKINS_API_TOKEN not set"),
+])
+def test_broken_jenkins_settings_change_nothing(setup, jenkins, capsys, monkeypatch, influxd,
+                                                variable, value, words):
+    db = setup
+    monkeypatch.setenv(variable, value)
+    before = dump(influxd, db)
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 2
+    assert words in err and "url-Secret-pw9" not in err + out
+    assert len(err.strip().splitlines()) == 1
+    assert dump(influxd, db) == before

@@ -39,9 +39,10 @@ def add_job_options(parser) -> None:
 
 
 def create(args) -> None:
-    from ..jobsync import add_definitions, sync
+    from ..jobsync import add_definitions, jenkins_ready, sync
     ctrl = runctrl(args)
     add = split_list(args.add)
+    push = jenkins_ready()
     before = ctrl.info().active_tasks
     definitions, warnings = add_definitions(add, args.workflows)
     ctrl.create_rtype(args.rtype, args.filter, add, definitions)
@@ -49,15 +50,16 @@ def create(args) -> None:
         warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
     if add:
-        report_sync(sync(ctrl, before, args.output))
+        report_sync(sync(ctrl, before, args.output, push))
 
 
 def update(args) -> None:
-    from ..jobsync import add_definitions, sync
+    from ..jobsync import add_definitions, jenkins_ready, sync
     ctrl = runctrl(args)
     add, remove = split_list(args.add), split_list(args.remove)
     if not (add or remove or args.filter or args.refresh):
         raise_usage("nothing to do: give --add, --remove, --filter or --refresh")
+    push = jenkins_ready()
     camp = ctrl.info()
     refresh = list(camp.rtype(args.rtype).tasks) if args.refresh else []
     definitions, warnings = add_definitions(add + refresh, args.workflows)
@@ -74,7 +76,7 @@ def update(args) -> None:
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
     if change.added or change.removed or args.refresh:
-        report_sync(sync(ctrl, camp.active_tasks, args.output))
+        report_sync(sync(ctrl, camp.active_tasks, args.output, push))
 
 
 def report_sync(result) -> None:
