@@ -14,7 +14,6 @@ import json
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import Callable, Iterable
 
 from influxdb_client import Point
@@ -22,7 +21,7 @@ from influxdb_client import Point
 from .errors import AlreadyExists, InputError, NotFound
 from .filters import Filter, matches_all, parse_all
 from .influx import Influx
-from .names import check_name, quote_str
+from .names import check_name, did_you_mean, quote_str
 from .registry import Run
 
 STATUSES = ("new", "queued", "running", "done", "failed")
@@ -68,7 +67,7 @@ class Campaign:
     def rtype(self, name: str) -> RunType:
         if name not in self.rtypes:
             raise NotFound(f"run type {name!r} does not exist in campaign {self.name!r}"
-                           + _did_you_mean(name, self.rtypes))
+                           + did_you_mean(name, self.rtypes))
         return self.rtypes[name]
 
     def tasks_for(self, run) -> tuple[list[str], list[str]]:
@@ -102,11 +101,6 @@ class RunRow:
     fill: int | None
     era: str | None
     tasks: dict[str, str] = field(default_factory=dict)
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _user(influx: Influx) -> str:
@@ -180,7 +174,7 @@ class RunCtrl:
         if (self.campaign,) not in campaigns:
             known = [c.name for c in list_campaigns(self.influx)]
             raise NotFound(f"campaign {self.campaign!r} does not exist in database "
-                           f"{self.influx.db!r}" + _did_you_mean(self.campaign, known))
+                           f"{self.influx.db!r}" + did_you_mean(self.campaign, known))
         return _build(campaigns[(self.campaign,)], rtypes, workflows)
 
     def exists(self) -> bool:
@@ -260,8 +254,8 @@ class RunCtrl:
         missing = [t for t in remove if t not in current.tasks]
         if missing:
             raise NotFound(f"task {missing[0]!r} is not active in run type {rtype!r} of "
-                           f"campaign {self.campaign!r}" + _did_you_mean(missing[0],
-                                                                         current.tasks))
+                           f"campaign {self.campaign!r}" + did_you_mean(missing[0],
+                                                                        current.tasks))
         definitions = definitions or {}
         change = RtypeChange(added=[t for t in add if t not in current.tasks],
                              removed=remove,
@@ -283,9 +277,13 @@ class RunCtrl:
         self.influx.write(points)
         return change
 
-    def _backfill_points(self, rtype: RunType, tasks: list[str]) -> list[Point]:
-        existing = {(row["time"], row["task"]) for row in self.influx.select(
+    def _task_keys(self) -> set[tuple[int, str]]:
+        """Every (run, task) the campaign holds a row for: one query."""
+        return {(row["time"], row["task"]) for row in self.influx.select(
             f"SELECT status FROM run WHERE {self._where} GROUP BY task")}
+
+    def _backfill_points(self, rtype: RunType, tasks: list[str]) -> list[Point]:
+        existing = self._task_keys()
         points = []
         for run in self.stored_runs():
             if rtype.matches(run):
@@ -318,8 +316,9 @@ class RunCtrl:
         runs = sorted({run.number: run for run in runs}.values(), key=lambda r: r.number)
         present = {row["time"] for row in self.influx.select(
             f"SELECT fill FROM runinfo WHERE {self._where}")}
-        partial = {(row["time"], row["task"]) for row in self.influx.select(
-            f"SELECT status FROM run WHERE {self._where} GROUP BY task")} if len(present) < len(runs) else set()
+        # rows of runs whose injection was interrupted: written again, they would
+        # reset a status the scheduler may have moved on
+        partial = self._task_keys() if any(r.number not in present for r in runs) else set()
         summary = InjectSummary()
         points: list[Point] = []
         for run in runs:
@@ -370,7 +369,7 @@ class RunCtrl:
             known = {row["task"] for row in rows} | camp.active_tasks
             if task not in known:
                 raise NotFound(f"task {task!r} is not in campaign {self.campaign!r}"
-                               + _did_you_mean(task, known))
+                               + did_you_mean(task, known))
         by_run: dict[int, RunRow] = {}
         for row in rows:
             item = by_run.setdefault(row["time"], RunRow(row["time"], row.get("fill"),

@@ -18,13 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Iterator
-from urllib.parse import urlsplit
 
 import requests
 
 from .errors import (ConfigError, DatabaseNotFound, InfluxAuthError, InfluxError,
                      InfluxUnreachable)
-from .names import check_db
+from .names import check_db, check_url
 
 DEFAULT_URL = "http://localhost:8086"
 #: Lines per write request: InfluxDB's recommended batch is 5,000-10,000 points,
@@ -166,15 +165,8 @@ class Influx:
                  password: str | None = None, token: str | None = None,
                  timeout: float = 60.0, retry_seconds: float = 0.0):
         self.db = check_db(db)
-        try:
-            in_url = bool(urlsplit(url).username or urlsplit(url).password)
-        except ValueError:
-            in_url = True
-        if in_url:   # the URL is in every error message: it must hold no secret (not echoed)
-            raise ConfigError("the InfluxDB URL must be http(s)://host:port without user or "
-                              "password: give them in ECAL_INFLUXDB_USER and "
-                              "ECAL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_TOKEN)")
-        self.url = url.rstrip("/")
+        self.url = check_url(url, "the InfluxDB URL", "ECAL_INFLUXDB_USER and "
+                             "ECAL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_TOKEN)").rstrip("/")
         self.user = user
         #: who the server sees, for error messages (never the secret itself)
         self.identity = ("the token of ECAL_INFLUXDB_TOKEN" if token

@@ -25,7 +25,7 @@ from influxdb_client import Point
 from .campaign import RunCtrl, status_point
 from .errors import InputError, NotFound
 from .influx import Influx
-from .names import check_name, quote_str
+from .names import check_name, did_you_mean, quote_str
 
 #: statuses a build reports; ``new`` and ``queued`` belong to the scheduler
 REPORT_STATUSES = ("running", "done", "failed")
@@ -87,7 +87,9 @@ def reporting_influx(db: str | None, env: Mapping[str, str] | None = None) -> In
     try:
         seconds = REPORT_RETRY_SECONDS if retry in (None, "") else float(retry)
     except ValueError:
-        raise InputError(f"invalid ECAL_REPORT_RETRY {retry!r}: expected seconds") from None
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):   # NaN fails this test too: it would retry forever
+        raise InputError(f"invalid ECAL_REPORT_RETRY {retry!r}: expected seconds >= 0")
     return Influx.from_env(db, env=env, retry_seconds=seconds)
 
 
@@ -179,11 +181,9 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
     camp = ctrl.info()
     rows = ctrl.task_rows(task=task, fields="status")
     if not rows and task not in camp.active_tasks:
-        from .workflows import closest
         known = {row["task"] for row in ctrl.task_rows(fields="status")} | camp.active_tasks
-        hint = closest(task, known)
         raise NotFound(f"task {task!r} is not in campaign {ctrl.campaign!r}"
-                       + (f" (did you mean {hint!r}?)" if hint else ""))
+                       + did_you_mean(task, known))
     current = {row["time"]: row["status"] for row in rows}
     if runs is not None:
         wanted = sorted(set(int(run) for run in runs))

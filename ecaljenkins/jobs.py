@@ -26,7 +26,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import jenkins
 import jinja2
@@ -41,7 +40,7 @@ from jenkins_jobs.roots import Roots
 from jenkins_jobs.xml_config import XmlJobGenerator
 
 from .errors import ConfigError, InvalidName, JenkinsError
-from .names import check_db, check_name
+from .names import check_db, check_name, check_url
 from .workflows import Workflow
 
 #: variables naming the Jenkins server and the account used to drive it
@@ -294,13 +293,7 @@ def require_env() -> tuple[str, str, str]:
     missing = [var for var, value in zip(JENKINS_ENV, values) if not value]
     if missing:
         raise ConfigError(f"{', '.join(missing)} not set: needed to talk to Jenkins")
-    try:
-        in_url = bool(urlsplit(values[0]).username or urlsplit(values[0]).password)
-    except ValueError:
-        in_url = True
-    if in_url:   # the URL is in every error message: it must hold no secret (not echoed)
-        raise ConfigError("JENKINS_URL must be http(s)://host[:port]/ without user or "
-                          "password: give them in JENKINS_USER and JENKINS_API_TOKEN")
+    check_url(values[0], "JENKINS_URL", "JENKINS_USER and JENKINS_API_TOKEN")
     return values
 
 

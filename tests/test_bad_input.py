@@ -59,7 +59,7 @@ CASES = [
     # --- rtype-update -----------------------------------------------------------------
     (RC, ["rtype-update", "-c", "c1", "--add", "a,,b"], {}, 2, "empty name in list"),
     (RC, ["rtype-update", "-c", "c1", "--type", "all\n", "--add", "t2"], {}, 2,
-     "run type 'all\\n' does not exist"),
+     "invalid run type 'all\\n'"),
     (RC, ["rtype-update", "-c", "c1", "--filter", ""], {}, 2, "invalid filter"),
     (RC, ["rtype-update", "-c", "c1", "--add", "t2"], {"ECAL_WORKFLOWS": "/nonexistent.yaml"},
      2, "workflow catalogue /nonexistent.yaml not found"),
@@ -123,6 +123,10 @@ CASES = [
     # --- jobctrl ----------------------------------------------------------------------
     (AU, ["-c", "c1", "jobctrl", "--task", "t1", "--run", str(R1), "--done"],
      {"ECAL_REPORT_RETRY": "soon"}, 2, "invalid ECAL_REPORT_RETRY 'soon'"),
+    (AU, ["-c", "c1", "jobctrl", "--task", "t1", "--run", str(R1), "--done"],
+     {"ECAL_REPORT_RETRY": "nan"}, 2, "invalid ECAL_REPORT_RETRY 'nan'"),
+    (AU, ["-c", "c1", "jobctrl", "--task", "t1", "--run", str(R1), "--done"],
+     {"ECAL_REPORT_RETRY": "-1"}, 2, "invalid ECAL_REPORT_RETRY '-1'"),
     (AU, ["-c", "c1", "jobctrl", "--task", "t 1", "--run", str(R1), "--done"], {}, 2,
      "invalid task"),
     (AU, ["-c", "c1", "jobctrl", "--task", "t1", "--runs", f"{R1},", "--done"], {}, 2,

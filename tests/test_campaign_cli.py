@@ -112,6 +112,8 @@ BAD_INPUTS = [
     (["create", "-c", "bad'name"], 2, "invalid campaign"),
     (["create", "-c", "bad name"], 2, "invalid campaign"),
     (["create", "-c", "bad\nname"], 2, "invalid campaign"),
+    (["create", "-c", "trailing\n"], 2, "invalid campaign"),
+    (["--db", "db\n", "list"], 2, "invalid database name"),
     (["create", "-c", "x' OR 1=1; DROP DATABASE db --"], 2, "invalid campaign"),
     (["rtype-update", "-c", "c1", "--add", 'a"b'], 2, "invalid task"),
     (["rtype-update", "-c", "c1", "--add", "t9", "--remove", "t9"], 2, "both added"),
@@ -218,3 +220,16 @@ def test_broken_catalogue_changes_nothing(run_cli, client, influxd, db, catalogu
     assert res.code == 2 and str(catalogue) in res.err, res
     assert len(res.err.strip().splitlines()) == 1
     assert dump(influxd, db) == before
+
+
+def test_reinjecting_an_interrupted_run_keeps_its_rows(campaign, era):
+    """A run whose task rows were written but not its runinfo (injection cut off)
+    is completed by injecting it again; rows already there keep their status."""
+    _, runs = era
+    first, second, cut = [r for r in runs if r.sequence == "GLOBAL-RUN"][:3]
+    campaign.inject([first, second])
+    campaign.set_status("t1", [cut.number], "queued", fill=cut.fill, era=cut.era)
+    summary = campaign.inject([cut])
+    assert summary.injected == [cut.number]
+    rows = {r.run: r.tasks for r in campaign.runs()}
+    assert rows[cut.number] == {"t1": "queued", "t2": "new"}
