@@ -131,6 +131,9 @@ class Handler:
         for unit in units:
             try:
                 self._report(unit, "running")
+            except EcalError as err:
+                return self._unreported(unit, "running", err)
+            try:
                 if grouped:
                     self.process_group(list(unit))
                 else:
@@ -139,11 +142,22 @@ class Handler:
                 failed += 1
                 traceback.print_exc()
                 first = (str(err).strip().splitlines() or [""])[0]
-                self._report(unit, "failed",
-                             reason=f"{type(err).__name__}: {first}"[:MAX_REASON])
+                status, fields = "failed", {"reason": f"{type(err).__name__}: {first}"
+                                            [:MAX_REASON]}
             else:
-                self._report(unit, "done")
+                status, fields = "done", {}
+            try:
+                self._report(unit, status, **fields)
+            except EcalError as err:
+                return self._unreported(unit, status, err)
         return 1 if failed else 0
+
+    def _unreported(self, runs: list[int], status: str, err: EcalError) -> int:
+        """InfluxDB could not take a report (after the reporter's retries): one line,
+        and a failed build, so the scheduler's reconciliation takes over."""
+        print(f"{self.task}: error: cannot report {status} for run(s) "
+              f"{','.join(map(str, runs))}: {err}", file=sys.stderr)
+        return err.exit_code
 
     def _report(self, runs: list[int], status: str, **fields) -> None:
         if os.environ.get(WRAPPER_ENV):

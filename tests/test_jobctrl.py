@@ -211,3 +211,19 @@ def test_handler_without_a_run_says_so(db, camp, tmp_path, env):
     proc = subprocess.run([sys.executable, str(script), "reco", "--db", db, "-c", "c1"],
                           capture_output=True, text=True, env=clean)
     assert proc.returncode == 2 and "no run to process" in proc.stderr
+
+
+def test_handler_with_influxdb_down_says_so_in_one_line(db, camp, tmp_path, env):
+    import os
+    import subprocess
+    script = tmp_path / "workflow.py"
+    script.write_text(HANDLERS.format(fail=0, out=tmp_path))
+    down = dict(os.environ, ECAL_INFLUXDB_URL=f"http://127.0.0.1:{free_port()}",
+                ECAL_REPORT_RETRY="0.2")
+    proc = subprocess.run([sys.executable, str(script), "reco", "--db", db, "-c", "c1",
+                           "--run", str(R)], capture_output=True, text=True, env=down)
+    assert proc.returncode == 1, proc
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"reco: error: cannot report running for run(s) {R}: cannot reach InfluxDB at "
+        f"{down['ECAL_INFLUXDB_URL']} (ConnectionError)"]
