@@ -301,7 +301,13 @@ class Influx:
                                         f"({type(exc).__name__})") from None
 
     def _parse_chunk(self, line: bytes) -> Iterator[tuple[int, Series]]:
-        doc = json.loads(line)
+        try:
+            doc = json.loads(line)
+        except ValueError:   # not InfluxDB answering (a proxy's page, a truncated body)
+            raise InfluxError(f"InfluxDB at {self.url} sent an answer that is not "
+                              "InfluxDB's JSON") from None
+        if not isinstance(doc, dict):
+            raise InfluxError(f"InfluxDB at {self.url} sent unexpected JSON")
         if "error" in doc:
             self._raise_statement_error(doc["error"])
         for result in doc.get("results", ()):
@@ -309,7 +315,8 @@ class Influx:
                 self._raise_statement_error(result["error"])
             for s in result.get("series", ()):
                 yield result.get("statement_id", 0), Series(
-                    s.get("name", ""), s.get("tags") or {}, s["columns"], s.get("values", []))
+                    s.get("name", ""), s.get("tags") or {}, s.get("columns", []),
+                    s.get("values", []))
 
     def _raise_statement_error(self, message: str):
         if message.startswith("database not found"):
@@ -358,7 +365,10 @@ class Influx:
 
 def _server_message(resp: requests.Response) -> str:
     try:
-        return str(resp.json().get("error", "")).strip() or resp.reason
-    except ValueError:
-        return (resp.text or resp.reason or "").strip().splitlines()[0][:200] if (
-            resp.text or resp.reason) else ""
+        body = resp.json()
+    except ValueError:   # a proxy's HTML page, or nothing: its first line at most
+        body = None
+    if isinstance(body, dict) and str(body.get("error", "")).strip():
+        return str(body["error"]).strip()
+    lines = (resp.text or "").strip().splitlines()
+    return lines[0][:200] if lines else (resp.reason or "")

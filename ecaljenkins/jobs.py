@@ -86,10 +86,16 @@ def yaml_value(value: str) -> str:
                           width=float("inf")).rstrip("\n")
 
 
-def _environment() -> jinja2.Environment:
+def existing_templates_dir() -> Path:
+    """:func:`templates_dir`, or ConfigError when it is not there."""
     folder = templates_dir()
     if not folder.is_dir():
         raise ConfigError(f"templates directory {folder} not found (set ECAL_TEMPLATES)")
+    return folder
+
+
+def _environment() -> jinja2.Environment:
+    folder = existing_templates_dir()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
                              undefined=jinja2.StrictUndefined, autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jobs
+from .errors import ConfigError
 from .campaign import Campaign, RunCtrl, list_campaigns
-from .workflows import Workflow, closest, load_catalogue
+from .names import closest
+from .workflows import Workflow, load_catalogue
 
 
 def jobs_dir(output: str | None = None) -> Path:
@@ -67,10 +69,22 @@ def render(db: str, camp: Campaign, output: str | None = None,
     return result
 
 
-def jenkins_ready() -> bool:
-    """Whether changes are to be pushed to Jenkins; raises ConfigError when ``JENKINS_URL``
-    is set but the rest is missing or wrong. Called before the campaign changes, so a
-    broken Jenkins configuration leaves the database as it was."""
+def preflight(output: str | None = None) -> bool:
+    """Check what re-rendering and pushing will need, before a campaign changes.
+
+    A missing templates folder, an unwritable output folder or a broken Jenkins
+    configuration (``JENKINS_URL`` set, the rest missing or wrong) raise
+    ConfigError here, so they leave the database as it was. Returns whether
+    changes are to be pushed to Jenkins.
+    """
+    jobs.existing_templates_dir()
+    folder = jobs_dir(output)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create the jobs folder {folder}: {err.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"cannot write the Jenkins jobs into {folder}: permission denied")
     if not jobs.jenkins_configured():
         return False
     jobs.require_env()

@@ -114,7 +114,8 @@ class LocalInfluxd:
 
     def query(self, q: str, auth: bool = True) -> dict:
         """Run an admin statement (CREATE DATABASE, CREATE USER, GRANT...)."""
-        resp = requests.post(self.url + "/query", params={"q": q},
+        # in the body, not the URL: statements carry passwords (CREATE USER)
+        resp = requests.post(self.url + "/query", data={"q": q},
                              auth=(self.admin, self.admin_password) if auth else None,
                              timeout=30)
         resp.raise_for_status()

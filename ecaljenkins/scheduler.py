@@ -37,8 +37,8 @@ from .executors import (ABSENT, BUILDING, CANCELLED, FINISHED, FOREIGN, UNKNOWN,
 from .influx import Influx, gc_paused
 from .jobctrl import job_point
 from .jobs import job_name
-from .names import quote_str
-from .workflows import Workflow, closest, load_catalogue
+from .names import did_you_mean, quote_str
+from .workflows import Workflow, load_catalogue
 
 #: fields of a (run, task) the scheduler reads, in this order after ``time``
 ROW_FIELDS = ("status", "attempt", "fill", "era", "updated", "queue_id", "build", "trigger",
@@ -495,10 +495,9 @@ class Scheduler:
         if campaign is not None:
             chosen = [c for c in campaigns if c.name == campaign]
             if not chosen:
-                hint = closest(campaign, [c.name for c in campaigns])
                 raise NotFound(f"campaign {campaign!r} does not exist in database "
-                               f"{self.influx.db!r}" + (f" (did you mean {hint!r}?)"
-                                                        if hint else ""))
+                               f"{self.influx.db!r}"
+                               + did_you_mean(campaign, [c.name for c in campaigns]))
             campaigns = chosen
         report.inactive = [c.name for c in campaigns if not c.active]
         campaigns = [c for c in campaigns if c.active]

@@ -15,19 +15,18 @@ those that cannot survive the trip through Jenkins' XML configuration
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import yaml
 
 from .errors import ConfigError, InvalidName
-from .names import check_name
+from .names import check_name, did_you_mean
 
 GROUPS = ("run", "fill", "era")
 #: the catalogue shipped with the project, next to the rendered jobs
@@ -120,9 +119,8 @@ class Workflow:
         known = [f.name for f in fields(cls) if f.name != "task"]
         for key in data:
             if key not in known:
-                hint = closest(str(key), known)
                 raise ConfigError(f"workflow {task!r}: unknown key {key!r}"
-                                  + (f" (did you mean {hint!r}?)" if hint else "")
+                                  + did_you_mean(str(key), known)
                                   + f"; known keys: {', '.join(known)}")
         if "command" not in data:
             raise ConfigError(f"workflow {task!r}: key 'command' is required")
@@ -218,9 +216,8 @@ def _check_dependencies(catalogue: dict[str, Workflow]) -> None:
     for wf in catalogue.values():
         for dep in wf.depends_on:
             if dep not in catalogue:
-                hint = closest(dep, catalogue)
                 raise ConfigError(f"workflow {wf.task!r}: key 'depends_on': unknown task "
-                                  f"{dep!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+                                  f"{dep!r}" + did_you_mean(dep, catalogue))
     done: set[str] = set()
 
     def visit(task: str, path: list[str]) -> None:
@@ -236,9 +233,3 @@ def _check_dependencies(catalogue: dict[str, Workflow]) -> None:
 
     for task in sorted(catalogue):
         visit(task, [])
-
-
-def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name most like ``name``, for "did you mean" hints (None if none is close)."""
-    matches = difflib.get_close_matches(name, list(known), n=1)
-    return matches[0] if matches else None

@@ -100,3 +100,36 @@ def test_points_written_are_read_back(client):
     assert client.select("SELECT * FROM run") == [
         {"time": 380001, "attempt": 3, "campaign": "c", "ok": True, "status": 'say "hi"\\',
          "task": "t a,b=c", "updated": 1.5}]
+
+
+@pytest.mark.parametrize("status,body,words", [
+    (200, b"<html><body>Login to the CERN SSO</body></html>\n", "is not InfluxDB's JSON"),
+    (200, b"[1, 2]\n", "unexpected JSON"),
+    (502, b"\n   \n", "HTTP 502 Bad Gateway"),
+    (403, b"<html>\n<h1>Forbidden</h1></html>", "<html>"),
+])
+def test_something_else_than_influxdb_answering_is_a_one_line_error(status, body, words):
+    """A proxy or portal in front of InfluxDB: a typed one-line error, not a crash."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(InfluxError) as err:
+            Influx("db", f"http://127.0.0.1:{server.server_port}").select("SELECT * FROM run")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert words in str(err.value) and "\n" not in str(err.value)

@@ -96,3 +96,18 @@ def test_broken_jenkins_settings_change_nothing(setup, jenkins, capsys, monkeypa
     assert words in err and "url-Secret-pw9" not in err + out
     assert len(err.strip().splitlines()) == 1
     assert dump(influxd, db) == before
+
+
+@pytest.mark.parametrize("variable", ["ECAL_TEMPLATES", "ECAL_JOBS_DIR"])
+def test_unusable_templates_or_jobs_folder_change_nothing(setup, capsys, monkeypatch, influxd,
+                                                          tmp_path, variable):
+    db = setup
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(variable, str(blocker / "sub"))
+    before = dump(influxd, db)
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 2, err
+    assert str(blocker / "sub") in err and len(err.strip().splitlines()) == 1
+    assert dump(influxd, db) == before

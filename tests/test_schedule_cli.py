@@ -142,6 +142,20 @@ def test_local_executor_end_to_end(run_cli, db, client, tmp_path):
     assert "0 build(s) triggered" in cycle().out
 
 
+def test_local_executor_logs_go_to_ecal_log_dir_by_default(run_cli, db, client, tmp_path):
+    ctrl = make_campaign(client, "c1", [Workflow("reco", 'echo "reco $RUN_NUMBER"')],
+                         make_runs(1))
+    env = {"ECAL_LOG_DIR": str(tmp_path)}
+    res = run_cli("ecalautomation.py", "--db", db, "schedule", "--executor", "local",
+                  "-c", "c11", extra_env=env)
+    assert res.code == 2 and "campaign 'c11' does not exist" in res.err, res
+    res = run_cli("ecalautomation.py", "--db", db, "schedule", "--executor", "local",
+                  "-c", "c1", extra_env=env)
+    assert res.code == 0, res
+    assert rows(ctrl, "reco")[R]["status"] == "done"
+    assert (tmp_path / db / "c1" / "reco" / f"{R}-1.log").read_text() == f"reco {R}\n"
+
+
 def test_local_build_that_dies_without_reporting_is_failed(run_cli, db, client, tmp_path):
     # the command kills the wrapper (its parent) before it can report
     ctrl = make_campaign(client, "c1", [Workflow("a", "kill -9 $PPID", max_retries=0)],

@@ -6,7 +6,8 @@ import textwrap
 import pytest
 
 from ecaljenkins.errors import ConfigError, InputError
-from ecaljenkins.workflows import (DEFAULT_CATALOGUE, Workflow, closest, load_catalogue)
+from ecaljenkins.names import closest, did_you_mean
+from ecaljenkins.workflows import DEFAULT_CATALOGUE, Workflow, load_catalogue
 
 
 def write(tmp_path, text, name="workflows.yaml"):
@@ -118,6 +119,11 @@ def test_closest():
     assert closest("phisym-rec", ["phisym-reco", "pi0-mon"]) == "phisym-reco"
     assert closest("zzz", ["phisym-reco", "pi0-mon"]) is None
     assert closest("x", []) is None
+
+
+def test_did_you_mean_is_one_wording_or_nothing():
+    assert did_you_mean("phisym-rec", {"phisym-reco", "pi0-mon"}) == " (did you mean 'phisym-reco'?)"
+    assert did_you_mean("zzz", ["phisym-reco"]) == ""
 
 
 @pytest.mark.parametrize("text, fragments", [

@@ -39,10 +39,10 @@ def add_job_options(parser) -> None:
 
 
 def create(args) -> None:
-    from ..jobsync import add_definitions, jenkins_ready, sync
+    from ..jobsync import add_definitions, preflight, sync
     ctrl = runctrl(args)
     add = split_list(args.add)
-    push = jenkins_ready()
+    push = preflight(args.output) if add else False
     before = ctrl.info().active_tasks
     definitions, warnings = add_definitions(add, args.workflows)
     ctrl.create_rtype(args.rtype, args.filter, add, definitions)
@@ -54,12 +54,12 @@ def create(args) -> None:
 
 
 def update(args) -> None:
-    from ..jobsync import add_definitions, jenkins_ready, sync
+    from ..jobsync import add_definitions, preflight, sync
     ctrl = runctrl(args)
     add, remove = split_list(args.add), split_list(args.remove)
     if not (add or remove or args.filter or args.refresh):
         raise_usage("nothing to do: give --add, --remove, --filter or --refresh")
-    push = jenkins_ready()
+    push = preflight(args.output) if add or remove or args.refresh else False
     camp = ctrl.info()
     refresh = list(camp.rtype(args.rtype).tasks) if args.refresh else []
     definitions, warnings = add_definitions(add + refresh, args.workflows)

@@ -1,10 +1,13 @@
 """``schedule``: one scheduler cycle over a database (what the Jenkins cron job runs)."""
 
+import os
 import sys
 import time
 
 from ..campaign import STATUSES, RunCtrl
+from ..errors import ConfigError
 from ..executors import EXECUTORS, make_executor
+from ..names import check_name
 from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain
 from .common import influx, print_table, subcommand, warn
 
@@ -23,8 +26,8 @@ def register(sub) -> None:
                    help=f"builds triggered per cycle at most (default {DEFAULT_MAX_TRIGGERS})")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
                    help="local executor: builds run at the same time (default 2)")
-    p.add_argument("--log-dir", default="logs", metavar="DIR",
-                   help="local executor: where build logs go (default ./logs)")
+    p.add_argument("--log-dir", default=os.environ.get("ECAL_LOG_DIR") or "logs", metavar="DIR",
+                   help="local executor: where build logs go (default $ECAL_LOG_DIR or ./logs)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="dry run: list every run, not only the first ones of each task")
 
@@ -34,9 +37,17 @@ def schedule(args) -> int:
         from .common import raise_usage
         raise_usage(f"invalid --max-triggers {args.max_triggers}: use 0 or more")
     client = influx(args)
-    if args.campaign is not None:   # a wrong campaign is bad input, whatever the executor
-        RunCtrl(client, args.campaign).info()
-    executor = None if args.dry_run else make_executor(args.executor, args.jobs, args.log_dir)
+    if args.campaign is not None:
+        check_name(args.campaign, "campaign")
+    try:
+        executor = None if args.dry_run else make_executor(args.executor, args.jobs,
+                                                            args.log_dir)
+    except ConfigError:
+        # the cycle itself refuses an unknown campaign, but only once an executor exists:
+        # a wrong -c is still the first thing to report, and only this path pays a request
+        if args.campaign is not None:
+            RunCtrl(client, args.campaign).info()
+        raise
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
     report = scheduler.cycle(args.campaign)
