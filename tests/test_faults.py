@@ -349,7 +349,10 @@ def test_two_schedulers_started_together_trigger_each_run_once(
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
-    assert sum("skipping this cycle" in out for out, _ in outputs) == 1, outputs
+    # usually one of them finds the lease taken and skips; on a loaded machine the second
+    # may start only after the first released it: then it finds every run queued already.
+    # Either way, no run is built twice.
+    assert sum("skipping this cycle" in out for out, _ in outputs) <= 1, outputs
     built = sorted(int(item.params["RUN_NUMBER"]) for item in loopback_jenkins.triggered(job))
     assert built == [R + i for i in range(4)]
     assert set(statuses(ctrl, "reco").values()) == {"queued"}
