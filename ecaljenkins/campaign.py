@@ -416,6 +416,8 @@ class RunCtrl:
             raise InputError("get_output needs the task whose outputs to read")
         where = f"{self._where} AND task = {quote_str(check_name(task, 'task'))}"
         wanted = None if runs is None else {int(run) for run in runs}
+        if wanted:   # run numbers are the points' times: read only their span
+            where += f" AND time >= {min(wanted)} AND time <= {max(wanted)}"
         outputs = {}
         for row in self.influx.select(f"SELECT status, output, era FROM run WHERE {where}"):
             if (row.get("status") == "done" and row.get("output")

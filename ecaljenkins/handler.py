@@ -48,6 +48,7 @@ class Handler:
         self.deps_tasks = [check_name(dep, "task") for dep in deps_tasks]
         self.args: argparse.Namespace | None = None
         self.runs: list[int] = []
+        self._dependency_outputs: dict[str, dict[int, str]] | None = None
         self._reporter: Reporter | None = None
         self._ctrl: RunCtrl | None = None
 
@@ -79,12 +80,11 @@ class Handler:
 
     def dependency_outputs(self, run: int) -> dict[str, str]:
         """{dependency task: its output for ``run``}, for the tasks in ``deps_tasks``."""
-        outputs = {}
-        for dep in self.deps_tasks:
-            found = self.campaign.get_output(task=dep, runs=[run])
-            if run in found:
-                outputs[dep] = found[run]
-        return outputs
+        if self._dependency_outputs is None:   # one query per dependency for all the runs
+            self._dependency_outputs = {dep: self.campaign.get_output(task=dep, runs=self.runs)
+                                        for dep in self.deps_tasks}
+        return {dep: found[run] for dep, found in self._dependency_outputs.items()
+                if run in found}
 
     # --- the entry point ----------------------------------------------------------
 
