@@ -5,9 +5,7 @@ import sys
 import time
 
 from ..campaign import STATUSES, RunCtrl
-from ..errors import ConfigError
 from ..executors import EXECUTORS, make_executor
-from ..names import check_name
 from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain
 from .common import influx, print_table, subcommand, warn
 
@@ -37,17 +35,9 @@ def schedule(args) -> int:
         from .common import raise_usage
         raise_usage(f"invalid --max-triggers {args.max_triggers}: use 0 or more")
     client = influx(args)
-    if args.campaign is not None:
-        check_name(args.campaign, "campaign")
-    try:
-        executor = None if args.dry_run else make_executor(args.executor, args.jobs,
-                                                            args.log_dir)
-    except ConfigError:
-        # the cycle itself refuses an unknown campaign, but only once an executor exists:
-        # a wrong -c is still the first thing to report, and only this path pays a request
-        if args.campaign is not None:
-            RunCtrl(client, args.campaign).info()
-        raise
+    if args.campaign is not None:   # a wrong -c is reported before a Jenkins setting
+        RunCtrl(client, args.campaign).info()
+    executor = None if args.dry_run else make_executor(args.executor, args.jobs, args.log_dir)
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
     report = scheduler.cycle(args.campaign)
