@@ -211,10 +211,12 @@ class RunCtrl:
 
     def _workflow_points(self, camp: Campaign, tasks, definitions: dict, now: int) -> list:
         """Record the definition of newly active tasks, so the campaign keeps it."""
-        return [Point("workflow").tag("campaign", self.campaign).tag("task", task)
-                .field("definition", definitions[task]).field("user", _user(self.influx))
-                .time(now)
+        return [self._workflow_point(task, definitions[task], now)
                 for task in tasks if task in definitions and task not in camp.workflows]
+
+    def _workflow_point(self, task: str, definition: str, now: int) -> Point:
+        return (Point("workflow").tag("campaign", self.campaign).tag("task", task)
+                .field("definition", definition).field("user", _user(self.influx)).time(now))
 
     def create_rtype(self, rtype: str, filters: list[str], tasks: Iterable[str] = (),
                      definitions: dict | None = None) -> Campaign:
@@ -266,9 +268,8 @@ class RunCtrl:
         points = [self._rtype_point(rtype, [f.text for f in new_filters], tasks, "update", now,
                                     change.added, change.removed)]
         points += self._workflow_points(camp, change.added, definitions, now)
-        points += [Point("workflow").tag("campaign", self.campaign).tag("task", task)
-                   .field("definition", definitions[task]).field("user", _user(self.influx))
-                   .time(now) for task in refresh if task in definitions]
+        points += [self._workflow_point(task, definitions[task], now)
+                   for task in refresh if task in definitions]
         if backfill and change.added:
             runtype = RunType(rtype, tuple(new_filters), tuple(tasks))
             backfill_points = self._backfill_points(runtype, change.added)

@@ -14,7 +14,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 DB_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
+    """``repr(value)``, cut to 40 characters for one-line messages."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "...'"
 
@@ -23,7 +24,7 @@ def check_name(value, what: str = "name") -> str:
     """Return ``value`` if it is a valid campaign/run type/task name, else raise."""
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise InvalidName(
-            f"invalid {what} {_describe(value)}: use 1-64 letters, digits, '_', '.', '-', "
+            f"invalid {what} {describe(value)}: use 1-64 letters, digits, '_', '.', '-', "
             "starting with a letter or digit")
     return value
 
@@ -31,7 +32,7 @@ def check_name(value, what: str = "name") -> str:
 def check_db(value) -> str:
     """Return ``value`` if it is a valid database name, else raise."""
     if not isinstance(value, str) or not DB_RE.fullmatch(value):
-        raise InvalidName(f"invalid database name {_describe(value)}: use 1-64 letters, "
+        raise InvalidName(f"invalid database name {describe(value)}: use 1-64 letters, "
                           "digits, '_', '.', '-'")
     return value
 

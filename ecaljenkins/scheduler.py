@@ -287,7 +287,8 @@ def _apply_budget(result: Plan, budget: int) -> None:
         tp.builds = [build for build in tp.builds if id(build) in keep]
 
 
-def _utc(seconds: float) -> str:
+def utc(seconds: float) -> str:
+    """Unix seconds as the UTC time the scheduler's messages show."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
@@ -298,7 +299,7 @@ def explain(wait: Wait) -> str:
         dep, status = detail
         return f"{reason}: {dep} is {status or 'missing for this run'}"
     if reason == BACKOFF:
-        return f"{reason} until {_utc(detail)}"
+        return f"{reason} until {utc(detail)}"
     if reason == EXHAUSTED:
         return f"{reason} ({detail} attempts)"
     if reason == CAP:
@@ -410,7 +411,7 @@ class Lease:
         if current and current["holder"] != self.holder and \
                 (current.get("expires") or 0) > self.clock():
             return (f"another scheduler ({current['holder']}) holds the lease of database "
-                    f"{self.influx.db!r} until {_utc(current['expires'])}: skipping this cycle")
+                    f"{self.influx.db!r} until {utc(current['expires'])}: skipping this cycle")
         return None
 
     def acquire(self) -> str | None:

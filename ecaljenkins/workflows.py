@@ -26,7 +26,7 @@ from typing import Mapping
 import yaml
 
 from .errors import ConfigError, InvalidName
-from .names import check_name, did_you_mean
+from .names import check_name, describe, did_you_mean
 
 GROUPS = ("run", "fill", "era")
 #: the catalogue shipped with the project, next to the rendered jobs
@@ -68,7 +68,7 @@ class Workflow:
 
         def bad(key, why):
             raise ConfigError(f"workflow {task!r}: key {key!r} {why}, "
-                              f"not {_short(getattr(self, key))}")
+                              f"not {describe(getattr(self, key))}")
 
         def text(key, optional=False):
             value = getattr(self, key)
@@ -115,7 +115,7 @@ class Workflow:
         """A workflow from its catalogue entry, refusing unknown or missing keys."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"workflow {task!r}: the definition must be a mapping "
-                              f"of keys (command, depends_on, ...), not {_short(data)}")
+                              f"of keys (command, depends_on, ...), not {describe(data)}")
         known = [f.name for f in fields(cls) if f.name != "task"]
         for key in data:
             if key not in known:
@@ -151,11 +151,6 @@ class Workflow:
         if attempt < 1:
             return 0.0
         return self.retry_delay * 2 ** (attempt - 1)
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -2,11 +2,10 @@
 
 import os
 import sys
-import time
 
 from ..campaign import STATUSES, RunCtrl
 from ..executors import EXECUTORS, make_executor
-from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain
+from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain, utc
 from .common import influx, print_table, subcommand, warn
 
 #: lines of detail per task and section in a dry run, unless --verbose
@@ -81,7 +80,7 @@ def _print_cycle(cycle) -> None:
 
 def _print_plan(cycle, verbose: bool) -> None:
     plan = cycle.plan
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(plan.now)) if plan else ""
+    when = utc(plan.now) if plan else ""
     print(f"campaign {cycle.campaign!r} ({cycle.kind}), dry run at {when}:")
     if cycle.kind == "prompt":
         print(f"  {cycle.fetched} new run(s) in the registry would be fetched")
