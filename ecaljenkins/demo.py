@@ -6,8 +6,8 @@ real console scripts against it, printing each command as a user would type it
 followed by its output:
 
 1. create a rereco campaign and add the catalogue's two example workflows,
-   ``demo-reco`` and ``demo-calib`` (``examples/demo_reco.py``,
-   ``examples/demo_calib.py``; calib depends on reco and is grouped by fill),
+   ``demo-reco`` and ``demo-calib`` (modules of :mod:`ecaljenkins.examples`;
+   calib depends on reco and is grouped by fill),
    which renders the campaign's Jenkins jobs and validates them through Jenkins
    Job Builder;
 2. inject an era (or its first N runs) from the bundled run catalogue;
@@ -23,8 +23,9 @@ reach the commands only through their environment; the password is random and
 never printed. ``tests/test_demo.py`` runs a shortened demo as the project's
 end-to-end test.
 
-The demo runs from a source checkout: the catalogue's demo commands run
-``examples/*.py`` relative to the repository, as a Jenkins workspace would.
+The demo runs from any directory, installed as a wheel too: the catalogue, the
+run catalogue and the example workflows ship in the package, and the commands
+run from the current directory.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from .localinflux import LocalInfluxd
 from .registry import BUNDLED_CATALOGUE, CatalogRegistry
 from .scheduler import BACKOFF, IN_FLIGHT, Scheduler
 
-ROOT = Path(__file__).resolve().parent.parent
 DB = "demo"
 CAMPAIGN = "demo_rereco"
 TASKS = ("demo-reco", "demo-calib")
@@ -137,7 +137,7 @@ class Demo:
                     if not key.startswith(FOREIGN_PREFIXES)}
         self.env.update(server.env(USER, password),
                         PATH=os.pathsep.join([self.bin_dir, self.env.get("PATH", "")]),
-                        # as shown: the commands run from the repository
+                        # as shown: the commands run from the current directory
                         ECAL_JOBS_DIR=f"{self.shown_dir}/jobs", ECAL_DEMO_DIR=self.shown_dir,
                         ECAL_DEMO_FAIL_ONCE=str(failing_run))
         self.scripts = {}
@@ -151,15 +151,14 @@ class Demo:
 
     @staticmethod
     def shown(path: Path) -> str:
-        """``path`` as the transcript shows it: relative to the repository when inside."""
+        """``path`` as the transcript shows it: relative to the current directory when
+        inside."""
         try:
-            return str(path.relative_to(ROOT))
+            return str(path.relative_to(Path.cwd().resolve()))
         except ValueError:
             return str(path)
 
     def show_environment(self) -> None:
-        if Path.cwd().resolve() != ROOT:
-            print(f"$ cd {shlex.quote(str(ROOT))}")
         print(f'$ export PATH={shlex.quote(self.bin_dir)}:"$PATH"')
         print(f"$ export ECAL_INFLUXDB_URL={self.server.url} ECAL_INFLUXDB_USER={USER}")
         print("$ export ECAL_INFLUXDB_PASSWORD=...    # its password: never on a command line")
@@ -167,9 +166,9 @@ class Demo:
                                      ("ECAL_JOBS_DIR", "ECAL_DEMO_DIR", "ECAL_DEMO_FAIL_ONCE")))
 
     def run(self, script: str, *args: str) -> None:
-        """Show the command, run it from the repository, stream its output; stop on failure."""
+        """Show the command, run it here, stream its output; stop on failure."""
         print(f"$ {shlex.join([script, *args])}", flush=True)
-        with subprocess.Popen([self.scripts[script], *args], cwd=ROOT, env=self.env,
+        with subprocess.Popen([self.scripts[script], *args], env=self.env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
             for line in proc.stdout:
@@ -275,9 +274,6 @@ class Demo:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        if not (ROOT / "examples" / "demo_reco.py").is_file():
-            raise ConfigError(f"examples/ not found in {ROOT}: the demo runs from a source "
-                              "checkout (pip install -e .)")
         inject, kept = select_runs(args.era, args.runs)
         if not kept:
             raise InputError(f"no global run among the selected runs of {args.era}: "

@@ -41,6 +41,7 @@ from jenkins_jobs.xml_config import XmlJobGenerator
 
 from .errors import ConfigError, InvalidName, JenkinsError
 from .names import check_db, check_name, check_url
+from .resources import shipped
 from .workflows import Workflow
 
 #: variables naming the Jenkins server and the account used to drive it
@@ -63,9 +64,8 @@ query_plugins_info=False
 
 
 def templates_dir() -> Path:
-    """``$ECAL_TEMPLATES``, else ``templates/`` of the source tree (installed editable)."""
-    return Path(os.environ.get("ECAL_TEMPLATES")
-                or Path(__file__).resolve().parent.parent / "templates")
+    """``$ECAL_TEMPLATES``, else the templates shipped in the package."""
+    return Path(os.environ.get("ECAL_TEMPLATES") or shipped("templates"))
 
 
 def job_name(db: str, campaign: str, task: str) -> str:

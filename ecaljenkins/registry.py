@@ -26,8 +26,10 @@ from typing import Iterable, Mapping
 import requests
 
 from .errors import ConfigError, InputError, NotFound, RegistryError
+from .resources import shipped
 
-BUNDLED_CATALOGUE = Path(__file__).resolve().parent / "data" / "runs.csv"
+#: the run catalogue shipped with the package, the registry when none is configured
+BUNDLED_CATALOGUE = shipped("data", "runs.csv")
 REQUIRED_COLUMNS = ("run_number", "fill_number", "era", "sequence", "start_time", "end_time")
 #: columns kept as text even when they look like numbers (an era could be "2022")
 _TEXT_COLUMNS = frozenset(("era", "sequence", "start_time", "end_time"))

@@ -27,10 +27,11 @@ import yaml
 
 from .errors import ConfigError, InvalidName
 from .names import check_name, describe, did_you_mean
+from .resources import shipped
 
 GROUPS = ("run", "fill", "era")
-#: the catalogue shipped with the project, next to the rendered jobs
-DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "jobs" / "workflows.yaml"
+#: the catalogue shipped with the package (``jobs/workflows.yaml`` of a checkout links to it)
+DEFAULT_CATALOGUE = shipped("data", "workflows.yaml")
 #: characters XML 1.0 cannot carry (Jenkins stores jobs as XML); a carriage
 #: return is refused too, since XML parsers turn it into a newline
 _NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -34,8 +34,8 @@ def test_shipped_catalogue_is_valid_and_realistic(monkeypatch):
     assert {"demo-reco", "demo-calib", "pi0-mon", "laser-mon", "phisym-reco", "phisym-calib",
             "ecalelf-ntuples", "timing-calib"} <= set(catalogue)
     assert catalogue["demo-calib"].depends_on == ("demo-reco",)
-    assert catalogue["demo-reco"].command.startswith("python3 examples/demo_reco.py")
-    assert catalogue["demo-calib"].command.startswith("python3 examples/demo_calib.py")
+    assert catalogue["demo-reco"].command.startswith("python3 -m ecaljenkins.examples.demo_reco ")
+    assert catalogue["demo-calib"].command.startswith("python3 -m ecaljenkins.examples.demo_calib ")
     assert catalogue["phisym-calib"].depends_on == ("phisym-reco",)
     assert catalogue["phisym-calib"].group_by == "fill"
     assert catalogue["timing-calib"].group_by == "era"

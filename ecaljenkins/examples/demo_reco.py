@@ -12,13 +12,14 @@ the Handler does the rest:
   leaves that to the build wrapper when run by a build (``ecalautomation.py run``,
   which Jenkins jobs and the local executor both use), so a build reports once.
 
-The catalogue entry (``jobs/workflows.yaml``) runs it from the repository root::
+The catalogue entry (``jobs/workflows.yaml``) runs it as a module of the
+installed package, so it works from any directory::
 
-    python3 examples/demo_reco.py --runs "${RUNS:-$RUN_NUMBER}" --campaign "$CAMPAIGN"
+    python3 -m ecaljenkins.examples.demo_reco --runs "${RUNS:-$RUN_NUMBER}" --campaign "$CAMPAIGN"
 
 and by hand, with the ``ECAL_INFLUXDB_*`` variables set::
 
-    python3 examples/demo_reco.py --db demo --campaign demo_rereco --run 362440
+    python3 -m ecaljenkins.examples.demo_reco --db demo --campaign demo_rereco --run 362440
 
 Outputs go under ``$ECAL_DEMO_DIR`` (``make demo`` sets it; default
 ``./demo-output``): ``data/<campaign>/demo-reco/<run>.txt``.

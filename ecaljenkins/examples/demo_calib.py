@@ -4,7 +4,7 @@ Copy this file for a task that depends on another one and processes a group
 of runs together. The catalogue entry (``jobs/workflows.yaml``) says::
 
     demo-calib:
-      command: python3 examples/demo_calib.py --runs "$RUNS" --campaign "$CAMPAIGN"
+      command: python3 -m ecaljenkins.examples.demo_calib --runs "$RUNS" --campaign "$CAMPAIGN"
       depends_on: [demo-reco]
       group_by: fill
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-from demo_reco import DemoTask       # the examples' shared --output-dir option
+from ecaljenkins.examples.demo_reco import DemoTask   # the shared --output-dir option
 
 
 class DemoCalib(DemoTask):
