@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 import jenkins
 import requests
 
-from ecaljenkins.campaign import RunCtrl, status_point
+from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.executors import JenkinsExecutor
 from ecaljenkins.influx import Influx, gc_paused
 from ecaljenkins.localinflux import LocalInfluxd
 from ecaljenkins.names import quote_str
-from ecaljenkins.scheduler import ROW_FIELDS, Scheduler
+from ecaljenkins.scheduler import Scheduler
+from ecaljenkins.schema import ROW_FIELDS, new_run_point
 
 from latency_jenkins import LatencyJenkins
 from synthetic import progress_lines, runs, workflows
@@ -191,8 +192,8 @@ def per_point_inject(server: LocalInfluxd, n_runs: int, year, flows, sample: int
     """Seconds per point when each point of an injection is its own write request."""
     client = _client(server, f"bench_{n_runs}_per_point")
     now = time.time()
-    points = (status_point("perpoint", wf.task, run.number, "new", now, fill=int(run.fill),
-                           era=run.era, attempt=0) for run in year for wf in flows)
+    points = (new_run_point("perpoint", wf.task, run.number, run.fill, run.era, now)
+              for run in year for wf in flows)
     chosen = [point for point, _ in zip(points, range(sample))]
     started = time.perf_counter()
     for point in chosen:

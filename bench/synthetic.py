@@ -85,7 +85,7 @@ def progress_lines(campaign: str, numbers: list[int], flows: list[Workflow], now
     everywhere, the newest still ``new``. At the link where a run stands in a
     chain, its status is queued, running, failed (back-off over, in back-off,
     or out of retries) or still new. The points are what the scheduler and the
-    build wrapper write (``status_point``), built as text to set up quickly.
+    build wrapper write (``schema.run_point``), built as text to set up quickly.
     """
     rng = random.Random(seed + 1)
     chains = [flows[i:i + LINKS] for i in range(0, len(flows), LINKS)]

@@ -16,15 +16,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from influxdb_client import Point
-
 from .errors import AlreadyExists, InputError, NotFound
 from .filters import Filter, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .registry import Run
+from .schema import (STATUSES, Point, Status, campaign_point, new_run_point, rtype_point,
+                     run_point, runinfo_point, workflow_point)
 
-STATUSES = ("new", "queued", "running", "done", "failed")
 KINDS = ("rereco", "prompt")
 DEFAULT_RTYPE = "all"
 #: the default run type keeps global runs only (the documented behaviour)
@@ -195,19 +194,14 @@ class RunCtrl:
                                 f"{self.influx.db!r}")
         now = time.time_ns()
         self.influx.write([
-            Point("campaign").tag("campaign", self.campaign).field("kind", kind)
-            .field("description", description).field("event", "create")
-            .field("user", _user(self.influx)).time(now),
+            campaign_point(self.campaign, kind, description, _user(self.influx), now),
             self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now)])
         return self.info()
 
     def _rtype_point(self, rtype: str, filters: list[str], tasks, event: str, now: int,
                      added=(), removed=()) -> Point:
-        return (Point("rtype").tag("campaign", self.campaign).tag("rtype", rtype)
-                .field("filters", json.dumps(filters)).field("tasks", ",".join(tasks))
-                .field("event", event).field("added", ",".join(added))
-                .field("removed", ",".join(removed)).field("user", _user(self.influx))
-                .time(now))
+        return rtype_point(self.campaign, rtype, filters, tasks, event, _user(self.influx), now,
+                           added, removed)
 
     def _workflow_points(self, camp: Campaign, tasks, definitions: dict, now: int) -> list:
         """Record the definition of newly active tasks, so the campaign keeps it."""
@@ -215,8 +209,7 @@ class RunCtrl:
                 for task in tasks if task in definitions and task not in camp.workflows]
 
     def _workflow_point(self, task: str, definition: str, now: int) -> Point:
-        return (Point("workflow").tag("campaign", self.campaign).tag("task", task)
-                .field("definition", definition).field("user", _user(self.influx)).time(now))
+        return workflow_point(self.campaign, task, definition, _user(self.influx), now)
 
     def create_rtype(self, rtype: str, filters: list[str], tasks: Iterable[str] = (),
                      definitions: dict | None = None) -> Campaign:
@@ -300,9 +293,7 @@ class RunCtrl:
         return [Run.from_attrs(json.loads(row["meta"])) for row in rows]
 
     def _new_task_point(self, run: Run, task: str) -> Point:
-        return (Point("run").tag("campaign", self.campaign).tag("task", task)
-                .field("status", "new").field("fill", int(run.fill)).field("era", run.era)
-                .field("attempt", 0).field("updated", time.time()).time(run.number))
+        return new_run_point(self.campaign, task, run.number, run.fill, run.era, time.time())
 
     def inject(self, runs: Iterable[Run], progress: Callable[[int, int], None] | None = None
                ) -> InjectSummary:
@@ -332,11 +323,8 @@ class RunCtrl:
                 continue
             points += [self._new_task_point(run, task) for task in tasks
                        if (run.number, task) not in partial]
-            points.append(Point("runinfo").tag("campaign", self.campaign)
-                          .field("fill", int(run.fill)).field("era", run.era)
-                          .field("rtypes", ",".join(rtypes))
-                          .field("meta", json.dumps(run.attrs, sort_keys=True, default=str))
-                          .time(run.number))
+            points.append(runinfo_point(self.campaign, run.number, run.fill, run.era, rtypes,
+                                        run.attrs))
             summary.injected.append(run.number)
         summary.points = len(points)
         self._write_with_progress(points, progress)
@@ -402,7 +390,7 @@ class RunCtrl:
         check_name(task, "task")
         check_status(status)
         now = time.time()
-        points = [status_point(self.campaign, task, run, status, now, **fields) for run in runs]
+        points = [run_point(self.campaign, task, run, status, now, **fields) for run in runs]
         self.influx.write(points)
         return len(points)
 
@@ -421,29 +409,11 @@ class RunCtrl:
             where += f" AND time >= {min(wanted)} AND time <= {max(wanted)}"
         outputs = {}
         for row in self.influx.select(f"SELECT status, output, era FROM run WHERE {where}"):
-            if (row.get("status") == "done" and row.get("output")
+            if (row.get("status") == Status.DONE and row.get("output")
                     and (era is None or row.get("era") == era)
                     and (wanted is None or row["time"] in wanted)):
                 outputs[row["time"]] = row["output"]
         return dict(sorted(outputs.items()))
-
-
-def status_point(campaign: str, task: str, run: int, status: str | None, now: float,
-                 **fields) -> Point:
-    """The ``run`` point changing a (run, task): it carries only the changed fields.
-
-    Written at the run number's timestamp, it overwrites those fields in place
-    and keeps the others (see docs/schema.md). ``updated`` is the time of the last
-    status change (back-offs count from it): ``status`` None changes fields only.
-    """
-    point = Point("run").tag("campaign", campaign).tag("task", task)
-    if status is not None:
-        # always a float: InfluxDB hands back 1.7e9 as the integer 1700000000, and
-        # writing that back as an integer would conflict with the field's type
-        point.field("status", status).field("updated", float(now))
-    for key, value in fields.items():
-        point.field(key, value)
-    return point.time(int(run))
 
 
 def check_status(status: str) -> str:

@@ -48,7 +48,8 @@ from .filters import matches_all, parse_all
 from .influx import Influx
 from .localinflux import LocalInfluxd
 from .registry import BUNDLED_CATALOGUE, CatalogRegistry
-from .scheduler import BACKOFF, IN_FLIGHT, Scheduler
+from .scheduler import BACKOFF, Scheduler
+from .schema import IN_FLIGHT
 
 DB = "demo"
 CAMPAIGN = "demo_rereco"

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterable, Iterator
 
 import requests
@@ -56,84 +54,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-# Line protocol escapes, as influxdb-client applies them.
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t",
-                                      "\r": r"\r"})
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t",
-                              "\r": r"\r"})
-_STRING_ESCAPES = str.maketrans({'"': r'\"', "\\": r"\\"})
-
-
-def line_protocol(point) -> str:
-    """``point.to_line_protocol()``, in a third of the time for this project's points.
-
-    influxdb-client's encoder checks every value against numpy, Decimal and
-    datetime types and escapes every key of every point again: at 200,000
-    points per era injected, that was half of the injection's time. The points
-    this project writes carry str, int, float and bool fields, an integer time
-    and a handful of distinct measurement/tag combinations, whose escaped form
-    is kept; any other point is left to influxdb-client. tests/test_influx.py
-    holds both encoders to the same output.
-    """
-    when = point._time
-    if point._field_types or not (when is None or type(when) is int):
-        return point.to_line_protocol()
-    fields = []
-    for key, value in sorted(point._fields.items()):
-        kind = type(value)
-        if kind is str:
-            fields.append(f'{_key(key)}="{value.translate(_STRING_ESCAPES)}"')
-        elif kind is int:
-            fields.append(f"{_key(key)}={value}i")
-        elif kind is float:
-            if math.isfinite(value):
-                text = repr(value)
-                fields.append(f"{_key(key)}={text[:-2] if text.endswith('.0') else text}")
-        elif kind is bool:
-            fields.append(f"{_key(key)}={'true' if value else 'false'}")
-        elif value is not None:
-            return point.to_line_protocol()
-    if not fields:
-        return ""
-    try:
-        head = _series(point._name, tuple(point._tags.items()))
-    except TypeError:   # an unhashable tag value
-        head = None
-    if head is None:
-        return point.to_line_protocol()
-    return f"{head} {','.join(fields)}" + ("" if when is None else f" {when}")
-
-
-@lru_cache(maxsize=4096, typed=True)
-def _key(key) -> str:
-    return str(key).translate(_KEY_ESCAPES)
-
-
-@lru_cache(maxsize=4096)
-def _series(name, tags: tuple) -> str | None:
-    """Escaped measurement and sorted tags; None when influxdb-client must decide.
-
-    Only text names and tags are cached (equal numbers of different types, such
-    as 1 and 1.0, would share an entry but not their text).
-    """
-    if type(name) is not str or any(type(item) is not str for tag in tags for item in tag
-                                    if item is not None):
-        return None
-    name = name.translate(_MEASUREMENT_ESCAPES)
-    if name.startswith("#"):   # influxdb-client warns that this line is a comment
-        return None
-    parts = [name]
-    for key, value in sorted(tags):
-        if value is None:
-            continue
-        key, value = _key(key), value.translate(_KEY_ESCAPES)
-        if value.endswith("\\"):
-            value += " "
-        if key and value:
-            parts.append(f",{key}={value}")
-    return "".join(parts)
 
 
 @dataclass
@@ -332,15 +252,19 @@ class Influx:
     # --- writes ----------------------------------------------------------------
 
     def write(self, points: Iterable, batch: int = WRITE_BATCH) -> int:
-        """Write points (``influxdb_client.Point`` or line-protocol strings).
+        """Write points (:class:`ecaljenkins.schema.Point`, or anything with a public
+        ``to_line_protocol()``, or line-protocol strings).
 
         Points go in batches of ``batch`` lines per request; returns the number
-        of requests made.
+        of requests made. A point without fields encodes to nothing and is left out.
         """
         requests_made = 0
         lines: list[str] = []
         for point in points:
-            lines.append(point if isinstance(point, str) else line_protocol(point))
+            line = point if isinstance(point, str) else point.to_line_protocol()
+            if not line:
+                continue
+            lines.append(line)
             if len(lines) >= batch:
                 self._write_lines(lines)
                 requests_made += 1

@@ -20,28 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping
 
-from influxdb_client import Point
-
-from .campaign import RunCtrl, status_point
+from .campaign import RunCtrl
 from .errors import InputError, NotFound
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
+from .schema import (FRESH_ATTEMPT, IN_FLIGHT, REPORT_STATUSES, RESERVED_FIELDS, Status,
+                     job_point, run_point)
 
-#: statuses a build reports; ``new`` and ``queued`` belong to the scheduler
-REPORT_STATUSES = ("running", "done", "failed")
 #: seconds a build keeps retrying an unreachable InfluxDB (``ECAL_REPORT_RETRY`` overrides)
 REPORT_RETRY_SECONDS = 300.0
 #: set in a command's environment by the build wrapper, which reports the build itself
 WRAPPER_ENV = "ECAL_BUILD_WRAPPER"
 FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FIELD_VALUE = 4096
-#: fields whose meaning and type the lifecycle owns: a build cannot overwrite them
-RESERVED_FIELDS = frozenset({
-    "time", "campaign", "task", "run", "status", "build", "url", "attempt", "fill", "era",
-    "updated", "queue_id", "trigger", "relaunched", "exit_code"})
-#: what a new build of a (run, task) starts from: nothing left of the previous one
-FRESH_ATTEMPT = {"queue_id": 0, "build": 0, "url": "", "reason": "", "trigger": "",
-                 "relaunched": 0, "log": "", "output": ""}
 
 
 def parse_fields(items: Iterable[str]) -> dict[str, str]:
@@ -68,16 +59,6 @@ def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
         if len(value.encode()) > MAX_FIELD_VALUE:
             raise InputError(f"field {key!r}: the value is longer than {MAX_FIELD_VALUE} bytes")
     return dict(fields)
-
-
-def job_point(campaign: str, task: str, run: int, status: str, when_ns: int,
-              **fields) -> Point:
-    """A ``job`` event: one report about one run, stamped with the wall clock."""
-    point = (Point("job").tag("campaign", campaign).tag("task", task)
-             .field("run", int(run)).field("status", status))
-    for key, value in fields.items():
-        point.field(key, value)
-    return point.time(when_ns)
 
 
 def reporting_influx(db: str | None, env: Mapping[str, str] | None = None) -> Influx:
@@ -138,7 +119,7 @@ class Reporter:
             raise InputError("no run to report")
         extra = dict(check_fields(fields or {}), **lifecycle)
         self._check_rows(runs)
-        if status != "failed":
+        if status != Status.FAILED:
             extra.setdefault("reason", "")
         if build is not None:
             extra["build"] = int(build)
@@ -150,15 +131,15 @@ class Reporter:
         for offset, run in enumerate(runs):
             points.append(job_point(self.campaign, self.task, run, status, now_ns + offset,
                                     **extra))
-            points.append(status_point(self.campaign, self.task, run, status, now, **extra))
+            points.append(run_point(self.campaign, self.task, run, status, now, **extra))
         self.influx.write(points)
 
     def register_output(self, run: int, path: str) -> None:
         """Record the file a build produced for ``run``: downstream tasks read it."""
         check_fields({"output": str(path)})
         self._check_rows([int(run)])
-        self.influx.write([status_point(self.campaign, self.task, run, None, time.time(),
-                                        output=str(path))])
+        self.influx.write([run_point(self.campaign, self.task, run, None, time.time(),
+                                     output=str(path))])
 
 
 # --- reprocessing ------------------------------------------------------------------
@@ -195,11 +176,11 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
         wanted = sorted(run for run, st in current.items() if status in (None, st))
     summary = ReprocessSummary()
     for run in wanted:
-        target = summary.in_flight if current[run] in ("queued", "running") else summary.reset
+        target = summary.in_flight if current[run] in IN_FLIGHT else summary.reset
         target.append(run)
     now = time.time()
-    ctrl.influx.write([status_point(ctrl.campaign, task, run, "new", now, attempt=0,
-                                    **FRESH_ATTEMPT) for run in summary.reset])
+    ctrl.influx.write([run_point(ctrl.campaign, task, run, Status.NEW, now, attempt=0,
+                                 **FRESH_ATTEMPT) for run in summary.reset])
     return summary
 
 

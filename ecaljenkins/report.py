@@ -25,10 +25,11 @@ from urllib.parse import quote
 
 import jinja2
 
-from .campaign import STATUSES, RunCtrl
+from .campaign import RunCtrl
 from .errors import ConfigError, InputError
 from .jobs import templates_dir
-from .status import FAILURE_FIELDS, progress, read_runinfo, summarize
+from .schema import FAILURE_FIELDS, STATUSES, Status
+from .status import progress, read_runinfo, summarize
 
 TEMPLATE = "report.html.j2"
 #: a failure reason longer than this is cut in the hover text (the build log has it all)
@@ -89,7 +90,7 @@ def cell(row: dict) -> tuple[str, str | None, str | None]:
     """(CSS class, link, hover text) of one (run, task)."""
     status = row.get("status")
     title = None
-    if status == "failed":
+    if status == Status.FAILED:
         reason = " ".join(str(row.get("reason") or "").split())
         if len(reason) > REASON_LIMIT:
             reason = reason[:REASON_LIMIT - 3] + "..."
@@ -143,7 +144,7 @@ def render_report(ctrl: RunCtrl) -> str:
     camp = ctrl.info()
     runinfo = read_runinfo(ctrl)
     rows = ctrl.task_rows(fields=", ".join(("status",) + FAILURE_FIELDS))
-    status = summarize(camp, runinfo, rows, [row for row in rows if row["status"] == "failed"])
+    status = summarize(camp, runinfo, rows, [row for row in rows if row["status"] == Status.FAILED])
     tasks = list(status["tasks"])  # active ones in run-type order, then the leftovers
     active = camp.active_tasks
     summary = [{"task": task, "active": task in active, "counts": counts,

@@ -28,22 +28,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
-from influxdb_client import Point
-
-from .campaign import Campaign, RunCtrl, list_campaigns, status_point
+from .campaign import Campaign, RunCtrl, list_campaigns
 from .errors import ConfigError, EcalError, InfluxError, JenkinsTimeout, NotFound
 from .executors import (ABSENT, BUILDING, CANCELLED, FINISHED, FOREIGN, UNKNOWN, WAITING,
                         BuildRequest, Fact)
 from .influx import Influx, gc_paused
-from .jobctrl import job_point
 from .jobs import job_name
 from .names import did_you_mean, quote_str
+from .schema import IN_FLIGHT, ROW_FIELDS, Status, job_point, lock_point, run_point
 from .workflows import Workflow, load_catalogue
 
-#: fields of a (run, task) the scheduler reads, in this order after ``time``
-ROW_FIELDS = ("status", "attempt", "fill", "era", "updated", "queue_id", "build", "trigger",
-              "relaunched")
-IN_FLIGHT = ("queued", "running")
 #: builds triggered per cycle at most (all campaigns of the database together)
 DEFAULT_MAX_TRIGGERS = 500
 #: seconds before a build in flight without any trace in Jenkins counts as lost
@@ -195,7 +189,7 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
             reason = INACTIVE if task not in active else NO_DEFINITION
             tp.counts.update(row.status for row in rows)
             tp.waiting = [Wait(row.run, reason) for row in rows
-                          if row.status in ("new", "failed")]
+                          if row.status in (Status.NEW, Status.FAILED)]
             continue
         _plan_task(tp, rows, wf, [(dep, status_of[dep]) for dep in wf.depends_on], now,
                    newest, budget)
@@ -215,14 +209,14 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
     for row in rows:
         status = row.status
         counts[status] += 1
-        if status == "done":
+        if status == Status.DONE:
             continue
         if status in IN_FLIGHT:
             flights.add(row.trigger or row.run)
             if grouped:
                 blocking[key_of(row)] += 1
             continue
-        if status == "failed":
+        if status == Status.FAILED:
             attempt = row.attempt or 0
             if attempt > wf.max_retries:
                 waiting.append(Wait(row.run, EXHAUSTED, attempt))
@@ -233,12 +227,12 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
                 if grouped:
                     blocking[key_of(row)] += 1
                 continue
-        elif status != "new":
+        elif status != Status.NEW:
             waiting.append(Wait(row.run, UNKNOWN_STATUS, status))
             continue
         for dep, statuses in deps:
             dep_status = statuses.get(row.run)
-            if dep_status != "done":
+            if dep_status != Status.DONE:
                 waiting.append(Wait(row.run, DEPENDENCY, (dep, dep_status)))
                 if grouped:
                     blocking[key_of(row)] += 1
@@ -344,19 +338,20 @@ def decide(task: str, rows: tuple[Row, ...], fact: Fact, now: float,
     what = f"{task} run(s) {runs}"
     state = fact.state
     if state == WAITING:
-        return Decision([Change(row, "queued", {"queue_id": fact.queue_id}) for row in rows
-                         if row.queue_id != fact.queue_id])
+        return Decision([Change(row, Status.QUEUED, {"queue_id": fact.queue_id})
+                         for row in rows if row.queue_id != fact.queue_id])
     if state == CANCELLED:
-        return Decision([Change(row, "new", {"attempt": max((row.attempt or 0) - 1, 0),
-                                             "queue_id": 0, "trigger": ""}) for row in rows],
+        return Decision([Change(row, Status.NEW, {"attempt": max((row.attempt or 0) - 1, 0),
+                                                  "queue_id": 0, "trigger": ""})
+                         for row in rows],
                         warning=f"{what}: the queue item was cancelled; back to new")
     if state == BUILDING:
-        return Decision([Change(row, "running", {"build": fact.build, "url": fact.url})
+        return Decision([Change(row, Status.RUNNING, {"build": fact.build, "url": fact.url})
                          for row in rows
-                         if not (row.status == "running" and row.build == fact.build)])
+                         if not (row.status == Status.RUNNING and row.build == fact.build)])
     if state == FINISHED:
         how = f"Jenkins build #{fact.build} {fact.result} without a report from the workflow"
-        status = "done" if fact.result == "SUCCESS" else "failed"
+        status = Status.DONE if fact.result == "SUCCESS" else Status.FAILED
         return Decision([Change(row, status, {"build": fact.build, "url": fact.url,
                                               "reason": how}, event=True) for row in rows])
     if state == ABSENT:
@@ -366,8 +361,9 @@ def decide(task: str, rows: tuple[Row, ...], fact: Fact, now: float,
             return Decision([], relaunch=True,
                             warning=f"{what}: no trace of its build (trigger "
                                     f"{rows[0].trigger or 'unknown'}); triggered again, once")
-        return Decision([Change(row, "failed", {"reason": "lost: no trace of the build, "
-                                                "even after triggering it again"}, event=True)
+        return Decision([Change(row, Status.FAILED, {"reason": "lost: no trace of the build, "
+                                                     "even after triggering it again"},
+                                event=True)
                          for row in rows], warning=f"{what}: lost again; marked failed")
     if state == FOREIGN:
         return Decision([], warning=f"{what}: {fact.message}")
@@ -404,8 +400,7 @@ class Lease:
         return rows[-1] if rows else None
 
     def _write(self, expires: float) -> None:
-        self.influx.write([Point("lock").tag("scope", "schedule").field("holder", self.holder)
-                           .field("expires", float(expires)).time(0)])
+        self.influx.write([lock_point(self.holder, expires)])
 
     def _busy(self, current: dict | None) -> str | None:
         if current and current["holder"] != self.holder and \
@@ -626,8 +621,8 @@ class Scheduler:
         when = time.time_ns()
         for offset, (task, change) in enumerate(changes):
             row = change.row
-            points.append(status_point(name, task, row.run, change.status, now,
-                                       **change.fields))
+            points.append(run_point(name, task, row.run, change.status, now,
+                                    **change.fields))
             if change.event:
                 points.append(job_point(name, task, row.run, change.status, when + offset,
                                         **change.fields))
@@ -651,9 +646,9 @@ class Scheduler:
             requests.append(BuildRequest(
                 db, name, build.task, build.runs, trigger, build.attempt(build.rows[0]),
                 wf.command if wf else None, wf.timeout_minutes if wf else None, grouped))
-            intents += [status_point(name, build.task, row.run, "queued", now,
-                                     attempt=build.attempt(row), trigger=trigger,
-                                     queue_id=0, build=0, relaunched=int(build.relaunch))
+            intents += [run_point(name, build.task, row.run, Status.QUEUED, now,
+                                  attempt=build.attempt(row), trigger=trigger,
+                                  queue_id=0, build=0, relaunched=int(build.relaunch))
                         for row in build.rows]
         self.influx.write(intents)
         after = []
@@ -676,8 +671,8 @@ class Scheduler:
                 continue
             done.triggered.append((build, request.trigger_id, queue_id))
             if queue_id:
-                after += [status_point(name, build.task, row.run, None, now,
-                                       queue_id=int(queue_id)) for row in build.rows]
+                after += [run_point(name, build.task, row.run, None, now,
+                                    queue_id=int(queue_id)) for row in build.rows]
         if after:
             self.influx.write(after)
         outcomes = self.executor.finish()
@@ -687,10 +682,10 @@ class Scheduler:
     @staticmethod
     def _rollback(campaign: str, build: Build, now: float) -> list:
         """Points giving the rows of a build that was not triggered their previous state."""
-        return [status_point(campaign, build.task, row.run, row.status,
-                             row.updated or now, attempt=row.attempt or 0,
-                             trigger=row.trigger or "", queue_id=row.queue_id or 0,
-                             build=row.build or 0, relaunched=row.relaunched or 0)
+        return [run_point(campaign, build.task, row.run, row.status,
+                          row.updated or now, attempt=row.attempt or 0,
+                          trigger=row.trigger or "", queue_id=row.queue_id or 0,
+                          build=row.build or 0, relaunched=row.relaunched or 0)
                 for row in build.rows]
 
     def _settle_local(self, camp: Campaign, outcomes: dict, done: CampaignCycle) -> None:
@@ -708,7 +703,8 @@ class Scheduler:
             outcome = outcomes.get(rows[0].trigger)
             if outcome is None:
                 continue
-            status = "done" if outcome.code == 0 and not outcome.timed_out else "failed"
+            ok = outcome.code == 0 and not outcome.timed_out
+            status = Status.DONE if ok else Status.FAILED
             changes += [(task, Change(row, status, {"reason": outcome.reason}, event=True))
                         for row in rows]
         if changes:

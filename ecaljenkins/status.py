@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .campaign import STATUSES, Campaign, RunCtrl
+from .campaign import Campaign, RunCtrl
 from .names import quote_str
-
-#: what a failed (run, task) row tells about its failure
-FAILURE_FIELDS = ("attempt", "reason", "url", "log", "build")
+from .schema import FAILURE_FIELDS, STATUSES, Status
 
 
 def read_runinfo(ctrl: RunCtrl) -> dict[int, dict]:
@@ -95,10 +93,10 @@ def campaign_status(ctrl: RunCtrl) -> dict:
     camp = ctrl.info()
     runinfo = read_runinfo(ctrl)
     rows = ctrl.task_rows(fields="status")
-    failed = ctrl.task_rows(status="failed", fields=", ".join(("status",) + FAILURE_FIELDS))
+    failed = ctrl.task_rows(status=Status.FAILED, fields=", ".join(("status",) + FAILURE_FIELDS))
     return summarize(camp, runinfo, rows, failed)
 
 
 def progress(counts: dict[str, int]) -> tuple[int, int]:
     """(done, total) of one task's counts."""
-    return counts.get("done", 0), sum(counts.values())
+    return counts.get(Status.DONE, 0), sum(counts.values())

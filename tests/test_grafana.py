@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ecaljenkins.campaign import STATUSES, RunCtrl
-from ecaljenkins.jobctrl import job_point
+from ecaljenkins.campaign import RunCtrl
+from ecaljenkins.schema import STATUSES, job_point
 from ecaljenkins.registry import open_registry
 from ecaljenkins.status import campaign_status
 

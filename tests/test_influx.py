@@ -3,14 +3,15 @@
 import gc
 import random
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from influxdb_client import Point, WritePrecision
+from influxdb_client import Point
 
+from ecaljenkins import schema
 from ecaljenkins.errors import DatabaseNotFound, InfluxError
-from ecaljenkins.influx import QUERY_CHUNK, Influx, gc_paused, line_protocol
+from ecaljenkins.influx import QUERY_CHUNK, Influx, gc_paused
+from ecaljenkins.schema import Status
 
 
 def test_answer_longer_than_a_chunk_is_read_whole_and_in_order(client):
@@ -29,7 +30,7 @@ def test_answer_longer_than_a_chunk_is_read_whole_and_in_order(client):
 
 def test_text_with_unusual_line_breaks_survives(client):
     text = "a\x85b\u2028c\u2029d\x1ce\nf\r\"g\\"
-    client.write([Point("m").tag("campaign", "c").field("s", text).time(5)])
+    client.write([schema.Point("m", (("campaign", "c"),), {"s": text}, 5)])
     assert client.select("SELECT s FROM m") == [{"time": 5, "s": text}]
 
 
@@ -59,7 +60,8 @@ def test_gc_paused_restores_the_collector():
 
 
 def _fuzzed_points(count: int):
-    """Points with every kind of name, tag and field value, escapes and edge cases."""
+    """(ours, influxdb-client's) pairs of the same point: every kind of name, tag and
+    field value, escapes and edge cases."""
     rng = random.Random(6)
     alphabet = ["a", "Z", "0", " ", ",", "=", '"', "\\", "\n", "\t", "\r", "#", "é", "\x85"]
 
@@ -67,36 +69,65 @@ def _fuzzed_points(count: int):
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, 6)))
 
     values = [0, -7, 2**62, 1.0, -0.5, 1e-7, 1e21, 3.14159, float("nan"), float("inf"),
-              True, False, None, "", "done"]
+              True, False, None, "", "done", Status.FAILED]
     for i in range(count):
-        point = Point(rng.choice(["run", "job", "m m", "a,b", text(1)]))
-        for _ in range(rng.randint(0, 3)):
-            point.tag(rng.choice(["campaign", "task", "", text(1)]),
-                      rng.choice([None, "", "x\\", text(), "c1-step2"]))
-        for _ in range(rng.randint(0, 5)):
-            point.field(rng.choice(["status", "fill", "", text(1)]),
-                        rng.choice(values + [text()]))
-        yield point.time(rng.choice([None, 0, 380000 + i, time.time_ns()]))
+        name = rng.choice(["run", "job", "m m", "a,b", text(1)])
+        tags = {rng.choice(["campaign", "task", "", text(1)]):
+                rng.choice([None, "", "x\\", text(), "c1-step2"])
+                for _ in range(rng.randint(0, 3))}
+        fields = {rng.choice(["status", "fill", "", text(1)]): rng.choice(values + [text()])
+                  for _ in range(rng.randint(0, 5))}
+        when = rng.choice([None, 0, 380000 + i, time.time_ns()])
+        theirs = Point(name)
+        for key, value in tags.items():
+            theirs.tag(key, value)
+        for key, value in fields.items():
+            # influxdb-client encodes a str subclass by its repr: hand it the plain word
+            theirs.field(key, str(value) if isinstance(value, Status) else value)
+        yield schema.Point(name, tuple(tags.items()), fields, when), theirs.time(when)
 
 
 @pytest.mark.filterwarnings("ignore:The measurement name:SyntaxWarning")
 def test_line_protocol_is_influxdb_clients():
-    points = list(_fuzzed_points(3000))
-    assert [line_protocol(p) for p in points] == [p.to_line_protocol() for p in points]
-    odd = [Point("m").field("d", Decimal("1.5")), Point("m").field("v", 1).time(True),
-           Point("m").tag("t", 1).tag("u", 1.0).field("v", 1),
-           Point("m").tag("t", 1.0).tag("u", 1).field("v", 1),
-           Point("m").field("v", 2).time(datetime(2024, 5, 1, tzinfo=timezone.utc)),
-           Point("m").field("v", 2).time(5, write_precision=WritePrecision.S),
-           Point.from_dict({"measurement": "m", "fields": {"v": 3}, "time": 7},
-                           field_types={"v": "float"})]
-    assert [line_protocol(p) for p in odd] == [p.to_line_protocol() for p in odd]
+    pairs = list(_fuzzed_points(5000))
+    assert [ours.to_line_protocol() for ours, _ in pairs] == \
+        [theirs.to_line_protocol() for _, theirs in pairs]
+
+
+def test_a_field_line_protocol_cannot_hold_is_refused():
+    with pytest.raises(TypeError, match="field 'v': Decimal"):
+        schema.Point("m", (), {"v": Decimal("1.5")}).to_line_protocol()
+
+
+def test_every_builder_encodes_like_influxdb_client():
+    """Each measurement of docs/schema.md, built by schema, as influxdb-client writes it."""
+    built = [schema.campaign_point("c", "rereco", 'a "b"', "me", 5),
+             schema.rtype_point("c", "all", ["sequence == GLOBAL-RUN"], ["t1", "t2"], "update",
+                                "me", 6, added=["t2"]),
+             schema.workflow_point("c", "t1", '{"task": "t1"}', "me", 7),
+             schema.new_run_point("c", "t1", 355100, 8000, "Run2022C", 1.5),
+             schema.run_point("c", "t1", 355100, None, 2.0, queue_id=4),
+             schema.runinfo_point("c", 355100, 8000, "Run2022C", ["all"], {"fill": 8000}),
+             schema.job_point("c", "t1", 355100, "done", 9, build=3, url="u"),
+             schema.lock_point("host:1", 10.0)]
+    for ours in built:
+        theirs = Point(ours.measurement)
+        for key, value in ours.tags:
+            theirs.tag(key, value)
+        for key, value in ours.fields.items():
+            theirs.field(key, value)
+        assert ours.to_line_protocol() == theirs.time(ours.time).to_line_protocol()
+    assert [p.measurement for p in built] == ["campaign", "rtype", "workflow", "run", "run",
+                                              "runinfo", "job", "lock"]
+    assert built[3].fields == {"status": "new", "updated": 1.5, "fill": 8000,
+                               "era": "Run2022C", "attempt": 0}
+    assert type(built[3].fields["status"]) is str
 
 
 def test_points_written_are_read_back(client):
-    client.write([Point("run").tag("campaign", "c").tag("task", "t a,b=c")
-                  .field("status", 'say "hi"\\').field("attempt", 3).field("updated", 1.5)
-                  .field("ok", True).time(380001)])
+    client.write([schema.Point("run", (("campaign", "c"), ("task", "t a,b=c")),
+                               {"status": 'say "hi"\\', "attempt": 3, "updated": 1.5,
+                                "ok": True}, 380001)])
     assert client.select("SELECT * FROM run") == [
         {"time": 380001, "attempt": 3, "campaign": "c", "ok": True, "status": 'say "hi"\\',
          "task": "t a,b=c", "updated": 1.5}]

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 import pytest
 from influxdb_client import Point
 
-from ecaljenkins.campaign import STATUSES, RunCtrl
+from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.registry import Run, open_registry
 from ecaljenkins.report import render_report, write_report
+from ecaljenkins.schema import STATUSES
 from ecaljenkins.status import campaign_status
 
 ERAS = ("Run2022G", "Run2022D")

@@ -1,8 +1,9 @@
 """``reprocess``: send (run, task) pairs back to ``new`` so the scheduler runs them again."""
 
 from ..jobctrl import reprocess as reset
-from .common import runctrl, subcommand
 from ..registry import parse_runs
+from ..schema import Status
+from .common import runctrl, subcommand
 
 
 def register(sub) -> None:
@@ -11,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--task", "-t", required=True, help="the task to run again")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--runs", metavar="RUNS", help="comma separated runs")
-    which.add_argument("--status", choices=("failed", "done"),
+    which.add_argument("--status", choices=(str(Status.FAILED), str(Status.DONE)),
                        help="every run where the task has this status")
     which.add_argument("--all", action="store_true", help="every run of the task")
 

@@ -2,8 +2,8 @@
 
 import sys
 
-from ..campaign import STATUSES
 from ..registry import open_registry, parse_range, parse_runs
+from ..schema import STATUSES
 from .common import print_json, print_table, runctrl, subcommand
 
 
@@ -18,7 +18,7 @@ def register(sub) -> None:
                       help="inject all runs belonging to a given CMS data acquisition era")
     p = subcommand(sub, "runs", runs, "list the runs of a campaign and their task statuses")
     p.add_argument("--task", help="only runs having this task")
-    p.add_argument("--status", choices=STATUSES,
+    p.add_argument("--status", choices=[str(s) for s in STATUSES],
                    help="only runs where the task (or any task) has this status")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

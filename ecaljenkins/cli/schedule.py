@@ -3,7 +3,8 @@
 import os
 import sys
 
-from ..campaign import STATUSES, RunCtrl
+from ..campaign import RunCtrl
+from ..schema import STATUSES
 from ..executors import EXECUTORS, make_executor
 from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain, utc
 from .common import influx, print_table, subcommand, warn

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from ..campaign import STATUSES
+from ..schema import STATUSES, Status
 from .common import print_json, print_table, runctrl, subcommand
 
 #: failures listed by ``status``; the rest are one ``runs --status failed`` away
@@ -30,7 +30,7 @@ def use_colour() -> bool:
 def bar(counts: dict, colour: bool) -> str:
     """``[####!!......] 4/12 33%``: done '#', failed '!', the rest '.'."""
     total = sum(counts.values())
-    done, failed = counts.get("done", 0), counts.get("failed", 0)
+    done, failed = counts.get(Status.DONE, 0), counts.get(Status.FAILED, 0)
     n_done = BAR_WIDTH * done // total if total else 0
     n_failed = min(BAR_WIDTH - n_done, -(-BAR_WIDTH * failed // total)) if total else 0
     done_part, failed_part = "#" * n_done, "!" * n_failed
