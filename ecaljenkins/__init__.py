@@ -4,7 +4,10 @@ Workflow authors subclass :class:`Handler`; everything else is driven by the
 ``ecalrunctrl.py`` and ``ecalautomation.py`` commands.
 """
 
-__all__ = ["Handler"]
+__all__ = ["Handler", "__version__"]
+
+#: the one place the version is written (setup.cfg reads it, ``--version`` prints it)
+__version__ = "0.1.0"
 
 
 def __getattr__(name):

@@ -48,6 +48,14 @@ def record_output(*texts) -> None:
             _leaks.append(f"{where}: subprocess output: {text.strip()[:200]!r}")
 
 
+def run_recorded(args, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(args, **kwargs)`` with its output captured as text and checked
+    by :func:`record_output`: how the tests run a command."""
+    proc = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    record_output(proc.stdout, proc.stderr)
+    return proc
+
+
 def pytest_runtest_logreport(report):
     for name, text in (("stdout", report.capstdout), ("stderr", report.capstderr),
                        ("log", report.caplog)):

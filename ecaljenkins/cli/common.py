@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from .. import __version__
 from ..errors import EcalError
 
 
@@ -36,6 +37,7 @@ def add_target_options(parser: argparse.ArgumentParser, top: bool = False) -> No
 def make_parser(prog: str, description: str, groups) -> Parser:
     """Main parser with one sub-command per verb; ``groups`` register their verbs."""
     parser = Parser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_target_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in groups:
