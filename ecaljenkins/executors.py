@@ -27,6 +27,7 @@ import requests
 
 from .errors import ConfigError, JenkinsError, JenkinsTimeout
 from .jobs import connect_jenkins, jenkins_errors, job_name
+from .settings import Settings, current
 
 EXECUTORS = ("jenkins", "local")
 #: the parameter carrying the unique id of a trigger, to find its build again
@@ -125,9 +126,10 @@ class JenkinsExecutor:
 
     name = "jenkins"
 
-    def __init__(self, server: jenkins.Jenkins | None = None):
-        self.server = server or connect_jenkins()
-        self.token = os.environ.get("JENKINS_API_TOKEN")
+    def __init__(self, server: jenkins.Jenkins | None = None, settings: Settings | None = None):
+        settings = current(settings)
+        self.server = server or connect_jenkins(settings)
+        self.token = settings.jenkins_api_token
         self.new_cycle()
 
     def new_cycle(self) -> None:
@@ -303,10 +305,11 @@ class LocalExecutor:
         return Fact(ABSENT)
 
 
-def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs"):
+def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs",
+                  settings: Settings | None = None):
     """The executor called ``name`` (see :data:`EXECUTORS`)."""
     if name == "jenkins":
-        return JenkinsExecutor()
+        return JenkinsExecutor(settings=settings)
     if name == "local":
         return LocalExecutor(jobs=jobs, log_dir=log_dir)
     raise ConfigError(f"unknown executor {name!r}: use {' or '.join(EXECUTORS)}")

@@ -32,9 +32,10 @@ from typing import Iterable
 
 from .campaign import RunCtrl
 from .errors import EcalError, InputError
-from .jobctrl import WRAPPER_ENV, Reporter, reporting_influx
+from .jobctrl import Reporter, reporting_influx
 from .names import check_name
 from .registry import parse_run, parse_runs
+from .settings import BuildEnv, Settings
 
 #: longest failure reason recorded (the first line of the exception)
 MAX_REASON = 500
@@ -51,6 +52,7 @@ class Handler:
         self._dependency_outputs: dict[str, dict[int, str]] | None = None
         self._reporter: Reporter | None = None
         self._ctrl: RunCtrl | None = None
+        self._build = BuildEnv()
 
     # --- what a subclass writes ---------------------------------------------------
 
@@ -88,13 +90,12 @@ class Handler:
 
     # --- the entry point ----------------------------------------------------------
 
-    def _parser(self) -> argparse.ArgumentParser:
-        env = os.environ
+    def _parser(self, build: BuildEnv, settings: Settings) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]) or self.task,
                                          description=f"ECAL task {self.task}")
-        parser.add_argument("--db", default=env.get("DB") or env.get("ECAL_INFLUXDB_DB"),
+        parser.add_argument("--db", default=build.db or settings.influxdb_db,
                             help="InfluxDB database (default: $DB)")
-        parser.add_argument("-c", "--campaign", default=env.get("CAMPAIGN"),
+        parser.add_argument("-c", "--campaign", default=build.campaign,
                             help="campaign (default: $CAMPAIGN)")
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--run", help="the run to process (default: $RUN_NUMBER)")
@@ -103,18 +104,19 @@ class Handler:
         return parser
 
     def _setup(self, argv) -> None:
-        self.args = args = self._parser().parse_args(argv)
+        self._build, settings = BuildEnv.from_env(), Settings.from_env()
+        self.args = args = self._parser(self._build, settings).parse_args(argv)
         if not args.db or not args.campaign:
             raise InputError("the database and campaign are required: give --db and "
                              "--campaign (or set DB and CAMPAIGN)")
         text = args.run if args.run is not None else args.runs
         if text is None:
-            text = os.environ.get("RUNS") or os.environ.get("RUN_NUMBER")
+            text = self._build.run_text
         if not text:
             raise InputError("no run to process: give --run or --runs (or set RUN_NUMBER "
                              "or RUNS)")
         self.runs = [parse_run(text)] if args.run is not None else parse_runs(text)
-        influx = reporting_influx(args.db)
+        influx = reporting_influx(args.db, settings)
         self._reporter = Reporter(influx, args.campaign, self.task)
         self._ctrl = RunCtrl(influx, args.campaign)
 
@@ -160,8 +162,8 @@ class Handler:
         return err.exit_code
 
     def _report(self, runs: list[int], status: str, **fields) -> None:
-        if os.environ.get(WRAPPER_ENV):
+        if self._build.wrapped:
             return
-        build = os.environ.get("BUILD_NUMBER")
+        build = self._build.build_number
         self._reporter.report(runs, status, build=int(build) if build and build.isdigit()
-                              else None, url=os.environ.get("BUILD_URL"), **fields)
+                              else None, url=self._build.build_url, **fields)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +21,9 @@ import requests
 from .errors import (ConfigError, DatabaseNotFound, InfluxAuthError, InfluxError,
                      InfluxUnreachable)
 from .names import check_db, check_url
+from .settings import Settings
 
-DEFAULT_URL = "http://localhost:8086"
+DEFAULT_URL = Settings.influxdb_url
 #: Lines per write request: InfluxDB's recommended batch is 5,000-10,000 points,
 #: but the server takes far larger bodies and every request costs a round trip.
 WRITE_BATCH = 50_000
@@ -105,26 +105,21 @@ class Influx:
 
     @classmethod
     def from_env(cls, db: str | None = None, env=None, **kwargs) -> "Influx":
-        """Build a client from ``ECAL_INFLUXDB_*`` variables; ``db`` wins over the env."""
-        env = os.environ if env is None else env
-        db = db or env.get("ECAL_INFLUXDB_DB")
+        """A client from the ``ECAL_INFLUXDB_*`` variables of ``env`` (default: os.environ)."""
+        return cls.from_settings(Settings.from_env(env), db, **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: str | None = None, **kwargs) -> "Influx":
+        """A client from ``settings``; ``db`` (``--db``) wins over ``ECAL_INFLUXDB_DB``."""
+        db = db or settings.influxdb_db
         if not db:
             raise ConfigError("no database: give --db or set ECAL_INFLUXDB_DB")
-        timeout = env.get("ECAL_INFLUXDB_TIMEOUT")
-        if timeout and "timeout" not in kwargs:
+        timeout = settings.influxdb_timeout_seconds
+        if timeout is not None and "timeout" not in kwargs:
             # a hung server must not hold a cron job for the default minute per request
-            try:
-                seconds = float(timeout)
-            except ValueError:
-                seconds = float("nan")
-            if not 0 < seconds < float("inf"):   # NaN fails this test too
-                raise ConfigError(f"invalid ECAL_INFLUXDB_TIMEOUT {timeout!r}: expected "
-                                  "seconds > 0")
-            kwargs["timeout"] = seconds
-        return cls(db, env.get("ECAL_INFLUXDB_URL") or DEFAULT_URL,
-                   user=env.get("ECAL_INFLUXDB_USER"),
-                   password=env.get("ECAL_INFLUXDB_PASSWORD"),
-                   token=env.get("ECAL_INFLUXDB_TOKEN"), **kwargs)
+            kwargs["timeout"] = timeout
+        return cls(db, settings.influxdb_url, user=settings.influxdb_user,
+                   password=settings.influxdb_password, token=settings.influxdb_token, **kwargs)
 
     # --- transport -------------------------------------------------------------
 

@@ -12,7 +12,6 @@ so a short outage does not turn a finished build into a failed one.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -26,11 +25,7 @@ from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .schema import (FRESH_ATTEMPT, IN_FLIGHT, REPORT_STATUSES, RESERVED_FIELDS, Status,
                      job_point, run_point)
-
-#: seconds a build keeps retrying an unreachable InfluxDB (``ECAL_REPORT_RETRY`` overrides)
-REPORT_RETRY_SECONDS = 300.0
-#: set in a command's environment by the build wrapper, which reports the build itself
-WRAPPER_ENV = "ECAL_BUILD_WRAPPER"
+from .settings import WRAPPER_ENV, BuildEnv, Settings, current
 FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FIELD_VALUE = 4096
 
@@ -61,17 +56,11 @@ def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
     return dict(fields)
 
 
-def reporting_influx(db: str | None, env: Mapping[str, str] | None = None) -> Influx:
-    """The client a build reports with: it retries an unreachable server for a while."""
-    env = os.environ if env is None else env
-    retry = env.get("ECAL_REPORT_RETRY")
-    try:
-        seconds = REPORT_RETRY_SECONDS if retry in (None, "") else float(retry)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds < float("inf"):   # NaN fails this test too: it would retry forever
-        raise InputError(f"invalid ECAL_REPORT_RETRY {retry!r}: expected seconds >= 0")
-    return Influx.from_env(db, env=env, retry_seconds=seconds)
+def reporting_influx(db: str | None, settings: Settings | None = None) -> Influx:
+    """The client a build reports with: it retries an unreachable server for a while
+    (``ECAL_REPORT_RETRY``)."""
+    settings = current(settings)
+    return Influx.from_settings(settings, db, retry_seconds=settings.report_retry_seconds)
 
 
 class Reporter:
@@ -200,10 +189,10 @@ def build_env(base: Mapping[str, str], db: str, campaign: str, task: str,
 
 
 def default_log_path(db: str, campaign: str, task: str, runs: list[int],
-                     env: Mapping[str, str]) -> Path:
+                     settings: Settings, build: BuildEnv) -> Path:
     """``$ECAL_LOG_DIR`` (default ``./logs``)/<db>/<campaign>/<task>/<run>-<build>.log."""
-    stamp = env.get("BUILD_NUMBER") or time.strftime("%Y%m%dT%H%M%S")
-    return (Path(env.get("ECAL_LOG_DIR") or "logs") / db / campaign / task
+    stamp = build.build_number or time.strftime("%Y%m%dT%H%M%S")
+    return (Path(settings.log_dir or "logs") / db / campaign / task
             / f"{runs[0]}-{stamp}.log")
 
 

@@ -17,12 +17,13 @@ from . import jobs
 from .errors import ConfigError
 from .campaign import Campaign, RunCtrl, list_campaigns
 from .names import closest
+from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
 
 
-def jobs_dir(output: str | None = None) -> Path:
+def jobs_dir(output: str | None = None, settings: Settings | None = None) -> Path:
     """``--output``, else ``$ECAL_JOBS_DIR``, else ``jobs/`` of the current directory."""
-    return Path(output or os.environ.get("ECAL_JOBS_DIR") or "jobs")
+    return Path(output or current(settings).jobs_dir or "jobs")
 
 
 @dataclass
@@ -56,7 +57,7 @@ def catalogue_definitions(tasks, catalogue: dict[str, Workflow]) -> tuple[dict, 
 
 
 def render(db: str, camp: Campaign, output: str | None = None,
-           credentials_id: str = "ecal-influxdb") -> SyncResult:
+           credentials_id: str = "ecal-influxdb", settings: Settings | None = None) -> SyncResult:
     """Render and validate (through JJB) the jobs of one campaign."""
     result = SyncResult(camp.name)
     workflows = recorded_workflows(camp)
@@ -64,12 +65,12 @@ def render(db: str, camp: Campaign, output: str | None = None,
     result.undefined = sorted(active - set(workflows))
     if workflows:
         result.path = jobs.render_campaign(db, camp.name, workflows, active & set(workflows),
-                                           jobs_dir(output), credentials_id)
+                                           jobs_dir(output, settings), credentials_id, settings)
         result.jobs = sorted(jobs.validate(result.path))
     return result
 
 
-def preflight(output: str | None = None) -> bool:
+def preflight(output: str | None = None, settings: Settings | None = None) -> bool:
     """Check what re-rendering and pushing will need, before a campaign changes.
 
     A missing templates folder, an unwritable output folder or a broken Jenkins
@@ -77,67 +78,72 @@ def preflight(output: str | None = None) -> bool:
     ConfigError here, so they leave the database as it was. Returns whether
     changes are to be pushed to Jenkins.
     """
-    jobs.existing_templates_dir()
-    folder = jobs_dir(output)
+    settings = current(settings)
+    jobs.existing_templates_dir(settings)
+    folder = jobs_dir(output, settings)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create the jobs folder {folder}: {err.strerror}") from None
     if not os.access(folder, os.W_OK):
         raise ConfigError(f"cannot write the Jenkins jobs into {folder}: permission denied")
-    if not jobs.jenkins_configured():
+    if not settings.jenkins_configured:
         return False
-    jobs.require_env()
+    settings.jenkins_account()
     return True
 
 
 def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
-         push: bool | None = None) -> SyncResult:
+         push: bool | None = None, settings: Settings | None = None) -> SyncResult:
     """Re-render a campaign after its active tasks changed, and tell Jenkins.
 
     Newly active tasks are pushed (the job may not exist yet, and pushing its
     ``disabled: false`` enables it); tasks no longer active anywhere are
     disabled with python-jenkins. ``push=None`` means "if Jenkins is configured".
     """
+    settings = current(settings)
     camp = ctrl.info()
-    result = render(ctrl.influx.db, camp, output)
-    result.jenkins = jobs.jenkins_configured() if push is None else push
+    result = render(ctrl.influx.db, camp, output, settings=settings)
+    result.jenkins = settings.jenkins_configured if push is None else push
     if not result.jenkins or result.path is None:
         return result
     now_active = camp.active_tasks
     if now_active - previously_active:
-        result.pushed = jobs.update_jenkins(result.path)
+        result.pushed = jobs.update_jenkins(result.path, settings=settings)
     gone = sorted((previously_active - now_active) & set(camp.workflows))
     if gone:
         result.disabled = [jobs.job_name(ctrl.influx.db, camp.name, t) for t in gone]
-        jobs.set_enabled(result.disabled, False)
+        jobs.set_enabled(result.disabled, False, settings)
     return result
 
 
 def render_all(influx, campaign: str | None = None, output: str | None = None,
                update: bool = False, jenkins_ini: str | None = None,
-               scheduler_dbs: list[str] | None = None) -> list[SyncResult]:
+               scheduler_dbs: list[str] | None = None,
+               settings: Settings | None = None) -> list[SyncResult]:
     """``ecalrunctrl.py jobs``: render/validate every campaign (or one), optionally push.
 
     With ``scheduler_dbs`` the scheduler job (the freestyle twin of the
     Jenkinsfile, for servers managed with JJB only) is rendered too, as a result
     named ``scheduler``.
     """
+    settings = current(settings)
     camps = [RunCtrl(influx, campaign).info()] if campaign else list_campaigns(influx)
-    results = [render(influx.db, camp, output) for camp in camps]
+    results = [render(influx.db, camp, output, settings=settings) for camp in camps]
     if scheduler_dbs:
-        path = jobs.render_scheduler(scheduler_dbs, jobs_dir(output))
+        path = jobs.render_scheduler(scheduler_dbs, jobs_dir(output, settings), settings=settings)
         results.append(SyncResult("scheduler", path, sorted(jobs.validate(path))))
     if update:
         for result in results:
             if result.path is not None:
-                result.pushed = jobs.update_jenkins(result.path, jenkins_ini)
+                result.pushed = jobs.update_jenkins(result.path, jenkins_ini, settings)
                 result.jenkins = True
     return results
 
 
-def add_definitions(tasks, workflows_path: str | None = None) -> tuple[dict, list[str]]:
+def add_definitions(tasks, workflows_path: str | None = None,
+                    settings: Settings | None = None) -> tuple[dict, list[str]]:
     """Load the catalogue and return the definitions to record for ``tasks``."""
     if not tasks:
         return {}, []
-    return catalogue_definitions(tasks, load_catalogue(workflows_path))
+    return catalogue_definitions(tasks, load_catalogue(workflows_path, settings))

@@ -19,11 +19,12 @@ from pathlib import Path
 import requests
 
 from .errors import ConfigError, InfluxUnreachable
+from .settings import Settings, current
 
 
-def find_influxd() -> str:
+def find_influxd(settings: Settings | None = None) -> str:
     """Path of the ``influxd`` binary (``ECAL_TEST_INFLUXD`` overrides PATH)."""
-    path = os.environ.get("ECAL_TEST_INFLUXD") or shutil.which("influxd")
+    path = current(settings).test_influxd or shutil.which("influxd")
     if not path or not os.access(path, os.X_OK):
         raise ConfigError("no influxd binary: install Debian's 'influxdb' package "
                           "(apt-get install influxdb) or set ECAL_TEST_INFLUXD")
@@ -66,6 +67,11 @@ class LocalInfluxd:
         if db:
             env["ECAL_INFLUXDB_DB"] = db
         return env
+
+    def settings(self, user: str | None = None, password: str | None = None,
+                 db: str | None = None) -> Settings:
+        """The :class:`Settings` of a user of this server (what :meth:`env` sets)."""
+        return Settings.from_env(self.env(user, password, db))
 
     def start(self) -> "LocalInfluxd":
         """Start the server (again, keeping its data, after :meth:`kill`)."""

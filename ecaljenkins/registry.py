@@ -27,6 +27,7 @@ import requests
 
 from .errors import ConfigError, InputError, NotFound, RegistryError
 from .resources import shipped
+from .settings import Settings, current
 
 #: the run catalogue shipped with the package, the registry when none is configured
 BUNDLED_CATALOGUE = shipped("data", "runs.csv")
@@ -354,14 +355,6 @@ class CatalogRegistry(Registry):
 
 # --- CMS OMS ------------------------------------------------------------------------
 
-def _required_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise ConfigError(f"{name} is not set: the OMS run registry needs the CERN SSO "
-                          "client credentials ECAL_OMS_CLIENT_ID and ECAL_OMS_CLIENT_SECRET")
-    return value
-
-
 def _reason(response: requests.Response) -> str:
     """The server's own short explanation of a failure (JSON:API ``errors`` or an
     OpenID ``error_description``), if it gave one."""
@@ -389,11 +382,11 @@ class OmsRegistry(Registry):
     """
 
     def __init__(self, base_url: str | None = None, session: requests.Session | None = None,
-                 page_limit: int = 1000, timeout: float = 60.0):
-        self.base_url = (base_url or os.environ.get("ECAL_OMS_URL") or DEFAULT_OMS_URL).rstrip("/")
-        self.token_url = os.environ.get("ECAL_OMS_TOKEN_URL") or DEFAULT_TOKEN_URL
-        self.client_id = _required_env("ECAL_OMS_CLIENT_ID")
-        self._client_secret = _required_env("ECAL_OMS_CLIENT_SECRET")
+                 page_limit: int = 1000, timeout: float = 60.0, settings: Settings | None = None):
+        settings = current(settings)
+        self.base_url = (base_url or settings.oms_url or DEFAULT_OMS_URL).rstrip("/")
+        self.token_url = settings.oms_token_url or DEFAULT_TOKEN_URL
+        self.client_id, self._client_secret = settings.oms_credentials()
         self.session = session or requests.Session()
         self.page_limit = page_limit
         self.timeout = timeout
@@ -515,17 +508,18 @@ class OmsRegistry(Registry):
 
 # --- choosing a backend ---------------------------------------------------------------
 
-def open_registry(spec: str | None = None) -> Registry:
+def open_registry(spec: str | None = None, settings: Settings | None = None) -> Registry:
     """The registry named by ``spec``, else by ``$ECAL_RUN_REGISTRY``, else the bundled
     catalogue: ``oms`` for CMS OMS, or a path ending in ``.csv``/``.json``."""
     origin = ""
     if not spec:
-        spec = os.environ.get("ECAL_RUN_REGISTRY")
+        settings = current(settings)
+        spec = settings.run_registry
         origin = " (from ECAL_RUN_REGISTRY)"
     if not spec:
         return CatalogRegistry(BUNDLED_CATALOGUE)
     if spec == "oms":
-        return OmsRegistry()
+        return OmsRegistry(settings=settings)
     if spec.lower().endswith((".csv", ".json")):
         return CatalogRegistry(Path(spec).expanduser())
     raise ConfigError(f"unknown run registry {spec!r}{origin}: use 'oms' or the path of a "

@@ -28,6 +28,7 @@ import yaml
 from .errors import ConfigError, InvalidName
 from .names import check_name, describe, did_you_mean
 from .resources import shipped
+from .settings import Settings, current
 
 GROUPS = ("run", "fill", "era")
 #: the catalogue shipped with the package (``jobs/workflows.yaml`` of a checkout links to it)
@@ -168,14 +169,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def catalogue_path(path: str | os.PathLike | None = None) -> Path:
+def catalogue_path(path: str | os.PathLike | None = None,
+                   settings: Settings | None = None) -> Path:
     """Which catalogue to read: ``path``, else ``$ECAL_WORKFLOWS``, else the shipped one."""
-    return Path(path or os.environ.get("ECAL_WORKFLOWS") or DEFAULT_CATALOGUE)
+    return Path(path or current(settings).workflows or DEFAULT_CATALOGUE)
 
 
-def load_catalogue(path: str | os.PathLike | None = None) -> dict[str, Workflow]:
+def load_catalogue(path: str | os.PathLike | None = None,
+                   settings: Settings | None = None) -> dict[str, Workflow]:
     """Read and check the whole catalogue; every problem is a one-line ConfigError."""
-    source = catalogue_path(path)
+    source = catalogue_path(path, settings)
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:

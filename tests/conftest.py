@@ -120,9 +120,9 @@ def env(influxd, monkeypatch, db, tmp_path):
 
 
 @pytest.fixture
-def client(env, db):
-    """An :class:`Influx` client of the writer on ``db``."""
-    return Influx.from_env(db)
+def client(env, influxd, db):
+    """An :class:`Influx` client of the writer on ``db`` (from settings, not the environment)."""
+    return Influx.from_settings(influxd.settings(*WRITER, db=db))
 
 
 @pytest.fixture

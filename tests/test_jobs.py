@@ -21,9 +21,10 @@ import requests
 
 from ecaljenkins.errors import ConfigError, InputError, InvalidName, JenkinsError
 from ecaljenkins.jobs import (SCHEDULER_JOB, build_command, connect_jenkins, job_name,
-                              jenkins_configured, render_campaign, render_scheduler,
+                              render_campaign, render_scheduler,
                               scheduler_command, set_enabled, templates_dir, update_jenkins,
                               validate)
+from ecaljenkins.settings import Settings
 from ecaljenkins.workflows import Workflow, load_catalogue
 
 from jenkins_fake import TOKEN, URL, USER, jenkins  # noqa: F401 (fixture)
@@ -477,16 +478,11 @@ def test_set_enabled_failures(jenkins, monkeypatch, setup, fragment):
     assert "\n" not in message and TOKEN not in message and "wrong-Secret" not in message
 
 
-def test_connection_settings(monkeypatch):
-    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    assert not jenkins_configured()
+def test_connection_settings():
     with pytest.raises(ConfigError, match="JENKINS_URL, JENKINS_USER, JENKINS_API_TOKEN not set"):
-        connect_jenkins()
-    monkeypatch.setenv("JENKINS_URL", URL)
-    assert jenkins_configured()
+        connect_jenkins(Settings())
     with pytest.raises(ConfigError, match="^JENKINS_USER, JENKINS_API_TOKEN not set"):
-        set_enabled(["x"], True)
+        set_enabled(["x"], True, Settings(jenkins_url=URL))
 
 
 # --- the fake itself: the build cycle the scheduler relies on --------------------------

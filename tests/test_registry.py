@@ -5,6 +5,7 @@ import csv
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -14,21 +15,16 @@ import responses
 from ecaljenkins.errors import ConfigError, InputError, NotFound, RegistryError
 from ecaljenkins.registry import (BUNDLED_CATALOGUE, CatalogRegistry, OmsRegistry, Run,
                                   open_registry)
+from ecaljenkins.settings import Settings
 
 OMS_URL = "https://cmsoms.cern.ch/agg/api/v1"
 TOKEN_URL = "https://auth.cern.ch/auth/realms/cern/protocol/openid-connect/token"
 CLIENT_ID = "ecal-automation"
 CLIENT_SECRET = "oms-Secret-9f3b"
 ACCESS_TOKEN = "eyJhbGciOi.access-Token-7c1d"
+OMS = Settings(oms_client_id=CLIENT_ID, oms_client_secret=CLIENT_SECRET)
 HEADER = ("run_number,fill_number,era,sequence,start_time,end_time,stable_beams,"
           "lumisections,b_field,l1_menu,cms_recorded_lumi\n")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in ("ECAL_RUN_REGISTRY", "ECAL_OMS_URL", "ECAL_OMS_TOKEN_URL",
-                "ECAL_OMS_CLIENT_ID", "ECAL_OMS_CLIENT_SECRET"):
-        monkeypatch.delenv(key, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -248,34 +244,27 @@ def test_catalogue_is_read_once(tmp_path):
 # --- choosing the backend ------------------------------------------------------------
 
 def test_open_registry_defaults_to_the_bundled_catalogue():
-    registry = open_registry()
+    registry = open_registry(settings=Settings())
     assert isinstance(registry, CatalogRegistry) and registry.path == BUNDLED_CATALOGUE
 
 
-def test_open_registry_follows_the_environment(tmp_path, monkeypatch):
+def test_open_registry_follows_the_settings(tmp_path):
     path = write(tmp_path / "mine.csv", HEADER + catalogue_row(42))
-    monkeypatch.setenv("ECAL_RUN_REGISTRY", str(path))
-    assert [r.number for r in open_registry().after(0)] == [42]
-    assert open_registry(str(BUNDLED_CATALOGUE)).path == BUNDLED_CATALOGUE
-    monkeypatch.setenv("ECAL_RUN_REGISTRY", "oms")
-    monkeypatch.setenv("ECAL_OMS_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET)
-    assert isinstance(open_registry(), OmsRegistry)
-    monkeypatch.setenv("ECAL_RUN_REGISTRY", "runs.txt")
+    mine = Settings(run_registry=str(path))
+    assert [r.number for r in open_registry(settings=mine).after(0)] == [42]
+    assert open_registry(str(BUNDLED_CATALOGUE), mine).path == BUNDLED_CATALOGUE
+    assert isinstance(open_registry(settings=replace(OMS, run_registry="oms")), OmsRegistry)
     with pytest.raises(ConfigError, match=r"unknown run registry 'runs.txt' \(from "
                                           r"ECAL_RUN_REGISTRY\): use 'oms' or"):
-        open_registry()
+        open_registry(settings=Settings(run_registry="runs.txt"))
     with pytest.raises(ConfigError, match=r"unknown run registry 'omss': use 'oms'"):
         open_registry("omss")
 
 
-@pytest.mark.parametrize("missing", ["ECAL_OMS_CLIENT_ID", "ECAL_OMS_CLIENT_SECRET"])
-def test_oms_needs_client_credentials(monkeypatch, missing):
-    monkeypatch.setenv("ECAL_OMS_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.delenv(missing)
-    with pytest.raises(ConfigError, match=f"^{missing} is not set"):
-        open_registry("oms")
+@pytest.mark.parametrize("missing", ["oms_client_id", "oms_client_secret"])
+def test_oms_needs_client_credentials(missing):
+    with pytest.raises(ConfigError, match=f"^ECAL_{missing.upper()} is not set"):
+        open_registry("oms", replace(OMS, **{missing: None}))
 
 
 # --- CMS OMS ---------------------------------------------------------------------------
@@ -362,9 +351,7 @@ class OmsFake:
 
 
 @pytest.fixture
-def oms(monkeypatch):
-    monkeypatch.setenv("ECAL_OMS_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET)
+def oms():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield OmsFake(mock)
 
@@ -374,7 +361,7 @@ def filters(query):
 
 
 def test_oms_runs_by_numbers_is_one_range_query(oms):
-    registry = OmsRegistry(page_limit=100)
+    registry = OmsRegistry(settings=OMS, page_limit=100)
     runs = registry.runs([355872, 355862])
     assert [r.number for r in runs] == [355862, 355872]
     [query] = oms.queries()
@@ -391,7 +378,7 @@ def test_oms_runs_by_numbers_is_one_range_query(oms):
 
 
 def test_oms_pages_are_followed(oms):
-    registry = OmsRegistry(page_limit=2)
+    registry = OmsRegistry(settings=OMS, page_limit=2)
     runs = registry.run_range(355000, 356000)
     assert [r.number for r in runs] == [355862, 355863, 355870, 355872]
     queries = oms.queries()
@@ -404,7 +391,7 @@ def test_oms_pages_are_followed(oms):
 
 
 def test_oms_era_and_after(oms):
-    registry = OmsRegistry()
+    registry = OmsRegistry(settings=OMS)
     assert [r.number for r in registry.era("Run2022D")] == [357538, 357540]
     assert filters(oms.queries()[-1]) == [("filter[era][EQ]", "Run2022D")]
     assert [r.number for r in registry.after(355870)] == [355872, 357538]
@@ -415,7 +402,7 @@ def test_oms_era_and_after(oms):
 
 
 def test_oms_unknown_era_and_runs(oms):
-    registry = OmsRegistry()
+    registry = OmsRegistry(settings=OMS)
     with pytest.raises(NotFound, match=r"^unknown era 'Run2022c'; known eras: Run2022C, "
                                        r"Run2022D, Run2022H$"):
         registry.era("Run2022c")
@@ -428,15 +415,15 @@ def test_oms_unknown_era_and_runs(oms):
         registry.runs([1])
 
 
-def test_oms_urls_from_the_environment(monkeypatch):
-    monkeypatch.setenv("ECAL_OMS_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("ECAL_OMS_URL", "https://vocms0185.cern.ch/agg/api/v1/")
-    monkeypatch.setenv("ECAL_OMS_TOKEN_URL", "https://auth.example.cern/token")
+def test_oms_urls_from_the_environment():
+    settings = Settings.from_env({"ECAL_OMS_CLIENT_ID": CLIENT_ID,
+                                  "ECAL_OMS_CLIENT_SECRET": CLIENT_SECRET,
+                                  "ECAL_OMS_URL": "https://vocms0185.cern.ch/agg/api/v1/",
+                                  "ECAL_OMS_TOKEN_URL": "https://auth.example.cern/token"})
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = OmsFake(mock, base_url="https://vocms0185.cern.ch/agg/api/v1",
                        token_url="https://auth.example.cern/token")
-        assert len(open_registry("oms").run_range(355862, 355863)) == 2
+        assert len(open_registry("oms", settings).run_range(355862, 355863)) == 2
         assert fake.tokens_issued == 1
 
 
@@ -444,10 +431,10 @@ def assert_secret_free(message):
     assert CLIENT_SECRET not in message and ACCESS_TOKEN not in message
 
 
-def test_oms_bad_credentials(oms, monkeypatch):
-    monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", "wrong-" + CLIENT_SECRET)
+def test_oms_bad_credentials(oms):
+    wrong = replace(OMS, oms_client_secret="wrong-" + CLIENT_SECRET)
     with pytest.raises(RegistryError) as err:
-        OmsRegistry().era("Run2022C")
+        OmsRegistry(settings=wrong).era("Run2022C")
     assert str(err.value) == (f"CERN SSO refused the OMS client {CLIENT_ID} (HTTP 401: "
                               "Invalid client credentials)")
     assert "wrong-" not in str(err.value)
@@ -467,13 +454,13 @@ def test_oms_server_errors(oms, status, body, message):
     oms.mock.replace(responses.GET, re.compile(re.escape(f"{OMS_URL}/runs") + r"\?"),
                      status=status, body=json.dumps(body) if body else "<html>down</html>")
     with pytest.raises(RegistryError) as err:
-        OmsRegistry().after(355000)
+        OmsRegistry(settings=OMS).after(355000)
     assert str(err.value) == message
     assert_secret_free(str(err.value))
 
 
 def test_oms_unreachable(oms):
-    registry = OmsRegistry(base_url="https://cmsoms.invalid/agg/api/v1")
+    registry = OmsRegistry(settings=OMS, base_url="https://cmsoms.invalid/agg/api/v1")
     with pytest.raises(RegistryError) as err:
         registry.runs([355862])
     assert str(err.value) == ("cannot reach OMS at https://cmsoms.invalid/agg/api/v1/runs: "
@@ -485,7 +472,7 @@ def test_oms_sso_unreachable(oms):
     oms.mock.replace(responses.POST, TOKEN_URL, body=requests.ConnectTimeout("timed out"))
     with pytest.raises(RegistryError, match=f"^cannot reach CERN SSO at {TOKEN_URL}: "
                                             "ConnectTimeout$"):
-        OmsRegistry().eras()
+        OmsRegistry(settings=OMS).eras()
 
 
 def test_oms_malformed_run(oms):
@@ -493,4 +480,4 @@ def test_oms_malformed_run(oms):
     oms.resources["runs"] = [broken]
     with pytest.raises(RegistryError, match=r"^OMS returned a malformed run '355862': "
                                             r"start_time is empty$"):
-        OmsRegistry().runs([355862])
+        OmsRegistry(settings=OMS).runs([355862])

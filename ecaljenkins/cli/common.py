@@ -1,8 +1,10 @@
 """What every command shares: global options, output helpers, the error edge.
 
 ``--db`` and ``-c/--campaign`` are accepted before or after the sub-command
-(the documented command lines use both forms). Library exceptions become one
-line on stderr and an exit status here, and nowhere else.
+(the documented command lines use both forms). The environment is read here,
+once per command, into ``args.settings`` (:class:`~ecaljenkins.settings.Settings`),
+which the verbs pass down. Library exceptions become one line on stderr and an
+exit status here, and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 
 from .. import __version__
 from ..errors import EcalError
+from ..settings import Settings
 
 
 class Parser(argparse.ArgumentParser):
@@ -97,6 +100,7 @@ def run_main(parser: Parser, argv=None) -> int:
     """Parse, dispatch, and translate errors into one line and an exit status."""
     args = parser.parse_args(argv)
     try:
+        args.settings = Settings.from_env()
         return args.func(args) or 0
     except EcalError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -116,9 +120,9 @@ def run_main(parser: Parser, argv=None) -> int:
 
 
 def influx(args):
-    """The InfluxDB client for ``--db`` (credentials from the environment)."""
+    """The InfluxDB client for ``--db`` (credentials from the settings)."""
     from ..influx import Influx
-    return Influx.from_env(args.db)
+    return Influx.from_settings(args.settings, args.db)
 
 
 def runctrl(args):

@@ -18,6 +18,7 @@ from ..jobctrl import (REPORT_STATUSES, Reporter, build_env, default_log_path,
                        parse_fields, prepare_log, reporting_influx, run_command)
 from .common import require_campaign, subcommand, warn
 from ..registry import parse_run, parse_runs
+from ..settings import BuildEnv
 
 
 def register(sub) -> None:
@@ -64,10 +65,11 @@ def _build_number(value) -> int | None:
 def jobctrl(args) -> None:
     runs = _runs(args)
     fields = parse_fields(args.fields)
-    build = _build_number(args.id if args.id is not None else os.environ.get("BUILD_NUMBER"))
-    reporter = Reporter(reporting_influx(args.db), require_campaign(args), args.task)
-    reporter.report(runs, args.status, build=build, url=os.environ.get("BUILD_URL"),
-                    fields=fields)
+    env = BuildEnv.from_env()
+    build = _build_number(args.id if args.id is not None else env.build_number)
+    reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
+                        args.task)
+    reporter.report(runs, args.status, build=build, url=env.build_url, fields=fields)
     print(f"{args.task}: run(s) {','.join(map(str, runs))} {args.status}")
 
 
@@ -76,12 +78,13 @@ def run(args) -> int:
     if not command:
         raise InputError("no command to run: give it after '--'")
     runs = _runs(args)
-    reporter = Reporter(reporting_influx(args.db), require_campaign(args), args.task)
+    reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
+                        args.task)
     db = reporter.influx.db
-    build = _build_number(os.environ.get("BUILD_NUMBER"))
-    url = os.environ.get("BUILD_URL")
+    env = BuildEnv.from_env()
+    build, url = _build_number(env.build_number), env.build_url
     log = Path(args.log) if args.log else default_log_path(db, reporter.campaign, args.task,
-                                                         runs, os.environ)
+                                                         runs, args.settings, env)
     prepare_log(log)
     _report(reporter, runs, "running", build=build, url=url)
     env = build_env(os.environ, db, reporter.campaign, args.task, runs)

@@ -23,7 +23,7 @@ def jobs_(args) -> None:
     client = influx(args)
     scheduler = None if args.scheduler is None else split_list([args.scheduler or client.db])
     results = render_all(client, args.campaign, args.output, args.update, args.jenkins_ini,
-                         scheduler)
+                         scheduler, args.settings)
     for result in results:
         if result.path is None:
             print(f"{result.campaign}: no job (no task with a workflow definition)")

@@ -42,15 +42,15 @@ def create(args) -> None:
     from ..jobsync import add_definitions, preflight, sync
     ctrl = runctrl(args)
     add = split_list(args.add)
-    push = preflight(args.output) if add else False
+    push = preflight(args.output, args.settings) if add else False
     before = ctrl.info().active_tasks
-    definitions, warnings = add_definitions(add, args.workflows)
+    definitions, warnings = add_definitions(add, args.workflows, args.settings)
     ctrl.create_rtype(args.rtype, args.filter, add, definitions)
     for message in warnings:
         warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
     if add:
-        report_sync(sync(ctrl, before, args.output, push))
+        report_sync(sync(ctrl, before, args.output, push, args.settings))
 
 
 def update(args) -> None:
@@ -59,10 +59,10 @@ def update(args) -> None:
     add, remove = split_list(args.add), split_list(args.remove)
     if not (add or remove or args.filter or args.refresh):
         raise_usage("nothing to do: give --add, --remove, --filter or --refresh")
-    push = preflight(args.output) if add or remove or args.refresh else False
+    push = preflight(args.output, args.settings) if add or remove or args.refresh else False
     camp = ctrl.info()
     refresh = list(camp.rtype(args.rtype).tasks) if args.refresh else []
-    definitions, warnings = add_definitions(add + refresh, args.workflows)
+    definitions, warnings = add_definitions(add + refresh, args.workflows, args.settings)
     change = ctrl.update_rtype(args.rtype, add, remove, args.filter, args.backfill,
                                definitions, refresh)
     for message in warnings:
@@ -76,7 +76,7 @@ def update(args) -> None:
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
     if change.added or change.removed or args.refresh:
-        report_sync(sync(ctrl, camp.active_tasks, args.output, push))
+        report_sync(sync(ctrl, camp.active_tasks, args.output, push, args.settings))
 
 
 def report_sync(result) -> None:

@@ -34,7 +34,7 @@ def _progress(done: int, total: int) -> None:
 
 def inject(args) -> None:
     ctrl = runctrl(args)
-    registry = open_registry()
+    registry = open_registry(settings=args.settings)
     if args.runs is not None:
         found = registry.runs(parse_runs(args.runs))
     elif args.rrange is not None:

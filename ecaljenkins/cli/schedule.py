@@ -1,6 +1,5 @@
 """``schedule``: one scheduler cycle over a database (what the Jenkins cron job runs)."""
 
-import os
 import sys
 
 from ..campaign import RunCtrl
@@ -24,7 +23,7 @@ def register(sub) -> None:
                    help=f"builds triggered per cycle at most (default {DEFAULT_MAX_TRIGGERS})")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
                    help="local executor: builds run at the same time (default 2)")
-    p.add_argument("--log-dir", default=os.environ.get("ECAL_LOG_DIR") or "logs", metavar="DIR",
+    p.add_argument("--log-dir", metavar="DIR",
                    help="local executor: where build logs go (default $ECAL_LOG_DIR or ./logs)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="dry run: list every run, not only the first ones of each task")
@@ -37,7 +36,9 @@ def schedule(args) -> int:
     client = influx(args)
     if args.campaign is not None:   # a wrong -c is reported before a Jenkins setting
         RunCtrl(client, args.campaign).info()
-    executor = None if args.dry_run else make_executor(args.executor, args.jobs, args.log_dir)
+    log_dir = args.log_dir or args.settings.log_dir or "logs"
+    executor = None if args.dry_run else make_executor(args.executor, args.jobs, log_dir,
+                                                       args.settings)
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
     report = scheduler.cycle(args.campaign)
