@@ -13,25 +13,37 @@ import re
 from dataclasses import dataclass
 
 from .errors import InputError
+from .names import as_int
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "~", "in")
 _FILTER_RE = re.compile(
     r"^\s*(?P<attr>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>==|!=|<=|>=|<|>|~|\bin\b)\s*(?P<value>.*?)\s*$")
 
 
-def _coerce(text: str):
-    """Interpret a filter value: bool, int, float or plain string (quotes stripped)."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
+#: decimal number text with a fraction or an exponent (no "nan", "inf" or "1_0.5")
+_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def scalar(text: str):
+    """Text as the value it spells: bool (``true``/``false``, any case), int, float or text.
+
+    Filter values and run-catalogue cells both go through here, so a filter and the
+    cell it is compared with always agree on what is a number.
+    """
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    number = as_int(text)
+    if number is not None:
+        return number
+    return float(text) if _FLOAT_RE.fullmatch(text) else text
+
+
+def _coerce(text: str):
+    """A filter value: quoted text as it is (quotes stripped), else :func:`scalar`."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return scalar(text)
 
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,

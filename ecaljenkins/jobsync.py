@@ -16,7 +16,7 @@ from pathlib import Path
 from . import jobs
 from .errors import ConfigError
 from .campaign import Campaign, RunCtrl, list_campaigns
-from .names import closest
+from .names import did_you_mean
 from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
 
@@ -49,9 +49,8 @@ def catalogue_definitions(tasks, catalogue: dict[str, Workflow]) -> tuple[dict, 
         if task in catalogue:
             definitions[task] = catalogue[task].to_json()
         else:
-            hint = closest(task, catalogue)
             warnings.append(f"task {task!r} has no workflow definition in the catalogue"
-                            + (f" (closest: {hint!r})" if hint else "")
+                            + did_you_mean(task, catalogue)
                             + ": it is recorded, but gets no Jenkins job")
     return definitions, warnings
 

@@ -8,10 +8,12 @@ applied everywhere, so safety does not rest on validation alone.
 import re
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, InvalidName
+from .errors import ConfigError, InputError, InvalidName
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 DB_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+#: decimal integer text: ASCII digits only (not "3551²", "1_000" or "3.5e5"), blanks around
+INT_RE = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 def describe(value) -> str:
@@ -42,12 +44,15 @@ def quote_str(value: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def closest(name: str, known) -> str | None:
+def closest(name: str, known, ignore_case: bool = False) -> str | None:
     """The name among ``known`` (any iterable of names) most like ``name``, or None if none
-    is close: a mistyped campaign, task or key is usually one letter off a real one."""
+    is close: a mistyped campaign, task or key is usually one letter off a real one.
+    ``ignore_case`` for names users type in any case (eras: ``run2022c``)."""
     from difflib import get_close_matches  # only a failed lookup pays for difflib
-    matches = get_close_matches(name, list(known), n=1)
-    return matches[0] if matches else None
+    fold = str.lower if ignore_case else str
+    pool = {fold(item): item for item in known}
+    matches = get_close_matches(fold(name), list(pool), n=1)
+    return pool[matches[0]] if matches else None
 
 
 def did_you_mean(name: str, known) -> str:
@@ -55,6 +60,35 @@ def did_you_mean(name: str, known) -> str:
     so that every such message offers the same hint in the same words."""
     hint = closest(name, known)
     return f" (did you mean {hint!r}?)" if hint else ""
+
+
+def as_int(value) -> int | None:
+    """``value`` as an int if it is one (a bool is not) or its decimal text, else None.
+
+    The one reading of an integer, whether a user typed it (a run, a build
+    number), a catalogue cell holds it or a filter compares with it, so that
+    the same text is a number everywhere or nowhere.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and INT_RE.fullmatch(value):
+        return int(value)
+    return None
+
+
+def parse_int(value, what: str, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """``value`` (see :func:`as_int`) within ``minimum``..``maximum``, else InputError
+    naming ``what`` (``invalid run number 'x': expected a positive integer``)."""
+    number = as_int(value)
+    if number is None or (minimum is not None and number < minimum) or \
+            (maximum is not None and number > maximum):
+        expected = ("a positive integer" if minimum == 1 else "an integer" if minimum is None
+                    else f"an integer >= {minimum}")
+        if maximum is not None:
+            expected += f" up to {maximum}"
+        raise InputError(f"invalid {what} {describe(value)}: expected {expected}")
+    return number
 
 
 def check_url(url: str, what: str, credentials: str) -> str:

@@ -14,11 +14,9 @@ import bisect
 import csv
 import json
 import os
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from difflib import get_close_matches
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -26,6 +24,8 @@ from typing import Iterable, Mapping
 import requests
 
 from .errors import ConfigError, InputError, NotFound, RegistryError
+from .filters import scalar
+from .names import as_int, closest, parse_int
 from .resources import shipped
 from .settings import Settings, current
 
@@ -34,8 +34,8 @@ BUNDLED_CATALOGUE = shipped("data", "runs.csv")
 REQUIRED_COLUMNS = ("run_number", "fill_number", "era", "sequence", "start_time", "end_time")
 #: columns kept as text even when they look like numbers (an era could be "2022")
 _TEXT_COLUMNS = frozenset(("era", "sequence", "start_time", "end_time"))
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
+#: the highest run number a user may type (CMS runs have six digits)
+MAX_RUN = 10**9 - 1
 #: unknown run numbers named in an error message before "and N more"
 _LISTED = 5
 
@@ -102,12 +102,10 @@ class Run:
 
 
 def _integer(attrs: dict, name: str) -> int:
-    value = attrs[name]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-        return int(value)
-    raise ValueError(f"{name} {value!r} is not an integer")
+    number = as_int(attrs[name])
+    if number is None:
+        raise ValueError(f"{name} {attrs[name]!r} is not an integer")
+    return number
 
 
 def _text(attrs: dict, name: str) -> str:
@@ -129,27 +127,10 @@ def _timestamp(attrs: dict, name: str) -> str:
 
 
 def _cell_value(text: str):
-    """A catalogue cell as bool, int, float, None (empty) or text, so that filters
-    compare numbers as numbers."""
+    """A catalogue cell as None (empty) or read as a filter value is (bool, int, float,
+    text), so that a filter and the cell it is compared with agree on numbers."""
     text = text.strip()
-    if not text:
-        return None
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if _INT_RE.fullmatch(text):
-        return int(text)
-    if _FLOAT_RE.fullmatch(text):
-        return float(text)
-    return text
-
-
-def _run_number(value) -> int:
-    """A run number given by a caller: an int or its decimal text."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-        return int(value)
-    raise InputError(f"invalid run number {value!r}: expected an integer")
+    return scalar(text) if text else None
 
 
 # --- the interface -----------------------------------------------------------------
@@ -163,7 +144,7 @@ class Registry(ABC):
 
     def runs(self, numbers: Iterable[int]) -> list[Run]:
         """The runs ``numbers``, sorted; any unknown number raises NotFound."""
-        wanted = sorted({_run_number(n) for n in numbers})
+        wanted = sorted({parse_int(n, "run number") for n in numbers})
         if not wanted:
             return []
         found = self._lookup(wanted)
@@ -174,7 +155,7 @@ class Registry(ABC):
 
     def run_range(self, first: int, last: int) -> list[Run]:
         """Runs from ``first`` to ``last`` inclusive (possibly none)."""
-        first, last = _run_number(first), _run_number(last)
+        first, last = (parse_int(n, "run number") for n in (first, last))
         if first > last:
             raise InputError(f"invalid run range {first}-{last}: the first run is after the last")
         return self._range(first, last)
@@ -193,7 +174,7 @@ class Registry(ABC):
     def after(self, run: int, closed_only: bool = True) -> list[Run]:
         """Runs numbered above ``run`` (a prompt campaign's new runs); by default
         only closed ones, whose data is complete."""
-        runs = self._after(_run_number(run))
+        runs = self._after(parse_int(run, "run number"))
         return [r for r in runs if r.closed] if closed_only else runs
 
     @abstractmethod
@@ -221,20 +202,19 @@ class Registry(ABC):
         """All runs numbered above ``run``, sorted."""
 
 
-def _unknown_runs_message(missing: list[int], closest: int | None) -> str:
+def _unknown_runs_message(missing: list[int], nearest: int | None) -> str:
     listed = ", ".join(str(n) for n in missing[:_LISTED])
     if len(missing) > _LISTED:
         listed += f" and {len(missing) - _LISTED} more"
-    hint = f"closest known run: {closest}" if closest is not None else "the registry has no runs"
+    hint = f"closest known run: {nearest}" if nearest is not None else "the registry has no runs"
     return f"unknown run{'s' if len(missing) > 1 else ''} {listed} ({hint})"
 
 
 def _unknown_era_message(name: str, known: list[str]) -> str:
     if not known:
         return f"unknown era {name!r}: the registry has no eras"
-    lowered = {era.lower(): era for era in known}
-    closest = [lowered[m] for m in get_close_matches(name.lower(), lowered, n=1)]
-    ordered = closest + [era for era in known if era not in closest]
+    hint = closest(name, known, ignore_case=True)
+    ordered = [era for era in known if era == hint] + [era for era in known if era != hint]
     return f"unknown era {name!r}; known eras: {', '.join(ordered)}"
 
 
@@ -529,10 +509,8 @@ def open_registry(spec: str | None = None, settings: Settings | None = None) -> 
 # --- run numbers typed by users ------------------------------------------------
 
 def parse_run(text: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 10**9:
-        raise InputError(f"invalid run number {text!r}: expected a positive integer")
-    return int(text)
+    """A run number typed by a user: decimal digits, 1 to :data:`MAX_RUN`."""
+    return parse_int(text, "run number", 1, MAX_RUN)
 
 
 def parse_runs(text: str) -> list[int]:

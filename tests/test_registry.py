@@ -13,6 +13,7 @@ import requests
 import responses
 
 from ecaljenkins.errors import ConfigError, InputError, NotFound, RegistryError
+from ecaljenkins.filters import Filter
 from ecaljenkins.registry import (BUNDLED_CATALOGUE, CatalogRegistry, OmsRegistry, Run,
                                   open_registry)
 from ecaljenkins.settings import Settings
@@ -155,6 +156,17 @@ def test_csv_catalogue_converts_cells(tmp_path):
     assert two.attrs["stable_beams"] is False and two.attrs["lumisections"] is None
     assert two.attrs["b_field"] == 3.75 and two.attrs["cms_recorded_lumi"] is None
     assert two.closed
+
+
+@pytest.mark.parametrize("text, value", [
+    ("TRUE", True), ("false", False), ("42", 42), ("-7", -7), ("3.75", 3.75), ("1e3", 1000.0),
+    ("1_000", "1_000"), ("nan", "nan"), ("inf", "inf"), ("3551\u00b2", "3551\u00b2"),
+    ("L1Menu_v1", "L1Menu_v1")])
+def test_a_filter_and_a_catalogue_cell_read_a_value_alike(tmp_path, text, value):
+    path = write(tmp_path / "runs.csv", HEADER + catalogue_row(1, extra=f"true,1,1,{text},1"))
+    cell = CatalogRegistry(path).runs([1])[0].attrs["l1_menu"]
+    wanted = Filter.parse(f"l1_menu == {text}").value
+    assert (cell, type(cell)) == (wanted, type(wanted)) == (value, type(value))
 
 
 def test_text_columns_stay_text(tmp_path):

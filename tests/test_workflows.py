@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from ecaljenkins.errors import ConfigError, InputError
-from ecaljenkins.names import closest, did_you_mean
+from ecaljenkins.names import as_int, closest, did_you_mean, parse_int
 from ecaljenkins.workflows import DEFAULT_CATALOGUE, Workflow, load_catalogue
 
 
@@ -119,6 +119,31 @@ def test_closest():
     assert closest("phisym-rec", ["phisym-reco", "pi0-mon"]) == "phisym-reco"
     assert closest("zzz", ["phisym-reco", "pi0-mon"]) is None
     assert closest("x", []) is None
+
+
+def test_closest_ignoring_case_returns_the_known_spelling():
+    assert closest("RUN2022C", ["Run2022B", "Run2022C"], ignore_case=True) == "Run2022C"
+    assert closest("RUN2022C", ["Run2022B", "Run2022C", "RUN2022B"]) == "RUN2022B"
+
+
+@pytest.mark.parametrize("value, number", [
+    (355100, 355100), ("355100", 355100), (" 42 ", 42), ("-3", -3), ("+7", 7),
+    (True, None), ("3551\u00b2", None), ("1_000", None), ("3.5e5", None), ("", None),
+    ("355100 355113", None), (3.0, None), (None, None)])
+def test_as_int_reads_ascii_decimal_integers_only(value, number):
+    assert as_int(value) == number
+
+
+def test_parse_int_names_what_and_the_bounds():
+    assert parse_int("12", "build number", 1) == 12
+    with pytest.raises(InputError, match=r"^invalid build number '0': expected a positive "
+                                         r"integer$"):
+        parse_int("0", "build number", 1)
+    with pytest.raises(InputError, match=r"^invalid run number 1000000000: expected a "
+                                         r"positive integer up to 999999999$"):
+        parse_int(10**9, "run number", 1, 10**9 - 1)
+    with pytest.raises(InputError, match=r"^invalid n 'x': expected an integer$"):
+        parse_int("x", "n")
 
 
 def test_did_you_mean_is_one_wording_or_nothing():

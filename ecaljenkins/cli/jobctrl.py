@@ -17,6 +17,7 @@ from ..errors import InputError, ServerError
 from ..jobctrl import (REPORT_STATUSES, Reporter, build_env, default_log_path,
                        parse_fields, prepare_log, reporting_influx, run_command)
 from .common import require_campaign, subcommand, warn
+from ..names import parse_int
 from ..registry import parse_run, parse_runs
 from ..settings import BuildEnv
 
@@ -55,11 +56,7 @@ def _runs(args) -> list[int]:
 
 
 def _build_number(value) -> int | None:
-    if value in (None, ""):
-        return None
-    if not (str(value).isascii() and str(value).isdigit()) or int(value) < 1:
-        raise InputError(f"invalid build number {value!r}: expected a positive integer")
-    return int(value)
+    return None if value in (None, "") else parse_int(value, "build number", 1)
 
 
 def jobctrl(args) -> None:
