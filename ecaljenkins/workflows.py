@@ -20,6 +20,7 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Mapping
 
@@ -217,18 +218,13 @@ def _check_dependencies(catalogue: dict[str, Workflow]) -> None:
             if dep not in catalogue:
                 raise ConfigError(f"workflow {wf.task!r}: key 'depends_on': unknown task "
                                   f"{dep!r}" + did_you_mean(dep, catalogue))
-    done: set[str] = set()
-
-    def visit(task: str, path: list[str]) -> None:
-        if task in path:
-            cycle = path[path.index(task):] + [task]
-            raise ConfigError(f"workflow {task!r}: key 'depends_on': dependency cycle "
-                              + " -> ".join(cycle))
-        if task in done:
-            return
-        for dep in catalogue[task].depends_on:
-            visit(dep, path + [task])
-        done.add(task)
-
-    for task in sorted(catalogue):
-        visit(task, [])
+    try:
+        TopologicalSorter({task: wf.depends_on for task, wf in catalogue.items()}).prepare()
+    except CycleError as err:
+        # graphlib lists a cycle from dependency to dependent, closed (first == last):
+        # named from dependent to dependency, from its first task in name order
+        loop = list(reversed(err.args[1]))[:-1]
+        start = loop.index(min(loop))
+        cycle = loop[start:] + loop[:start + 1]
+        raise ConfigError(f"workflow {cycle[0]!r}: key 'depends_on': dependency cycle "
+                          + " -> ".join(cycle)) from None
