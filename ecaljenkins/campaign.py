@@ -327,16 +327,8 @@ class RunCtrl:
                                         run.attrs))
             summary.injected.append(run.number)
         summary.points = len(points)
-        self._write_with_progress(points, progress)
+        self.influx.write(points, progress=progress)
         return summary
-
-    def _write_with_progress(self, points: list, progress) -> None:
-        from .influx import WRITE_BATCH
-        total = len(points)
-        for start in range(0, total, WRITE_BATCH):
-            self.influx.write(points[start:start + WRITE_BATCH])
-            if progress:
-                progress(min(start + WRITE_BATCH, total), total)
 
     def task_rows(self, task: str | None = None, status: str | None = None,
                   fields: str = "status, fill, era") -> list[dict]:

@@ -14,7 +14,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import requests
 
@@ -246,13 +246,17 @@ class Influx:
 
     # --- writes ----------------------------------------------------------------
 
-    def write(self, points: Iterable, batch: int = WRITE_BATCH) -> int:
+    def write(self, points: Iterable, batch: int = WRITE_BATCH,
+              progress: Callable[[int, int], None] | None = None) -> int:
         """Write points (:class:`ecaljenkins.schema.Point`, or anything with a public
         ``to_line_protocol()``, or line-protocol strings).
 
         Points go in batches of ``batch`` lines per request; returns the number
         of requests made. A point without fields encodes to nothing and is left out.
+        ``progress(written, total)`` is called after each request (``points`` must
+        then be a sequence, for its total).
         """
+        total = len(points) if progress else 0
         requests_made = 0
         lines: list[str] = []
         for point in points:
@@ -264,9 +268,13 @@ class Influx:
                 self._write_lines(lines)
                 requests_made += 1
                 lines = []
+                if progress:
+                    progress(requests_made * batch, total)
         if lines:
             self._write_lines(lines)
             requests_made += 1
+            if progress:
+                progress(total, total)
         return requests_made
 
     def _write_lines(self, lines: list[str]) -> None:

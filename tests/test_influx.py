@@ -28,6 +28,14 @@ def test_answer_longer_than_a_chunk_is_read_whole_and_in_order(client):
     assert client.stats["queries"] == 2
 
 
+def test_write_reports_progress_after_each_request(client):
+    seen = []
+    points = [f"m,campaign=c v={i}i {i + 1}" for i in range(5)]
+    assert client.write(points, batch=2, progress=lambda *args: seen.append(args)) == 3
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert len(client.select("SELECT v FROM m")) == 5
+
+
 def test_text_with_unusual_line_breaks_survives(client):
     text = "a\x85b\u2028c\u2029d\x1ce\nf\r\"g\\"
     client.write([schema.Point("m", (("campaign", "c"),), {"s": text}, 5)])
