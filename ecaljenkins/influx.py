@@ -246,16 +246,17 @@ class Influx:
 
     # --- writes ----------------------------------------------------------------
 
-    def write(self, points: Iterable, batch: int = WRITE_BATCH,
+    def write(self, points: Iterable, batch: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> int:
         """Write points (:class:`ecaljenkins.schema.Point`, or anything with a public
         ``to_line_protocol()``, or line-protocol strings).
 
-        Points go in batches of ``batch`` lines per request; returns the number
-        of requests made. A point without fields encodes to nothing and is left out.
-        ``progress(written, total)`` is called after each request (``points`` must
-        then be a sequence, for its total).
+        Points go in batches of ``batch`` lines (default :data:`WRITE_BATCH`, read
+        at each call) per request; returns the number of requests made. A point
+        without fields encodes to nothing and is left out. ``progress(written,
+        total)`` is called after each request (``points`` must then be a sequence).
         """
+        batch = batch or WRITE_BATCH
         total = len(points) if progress else 0
         requests_made = 0
         lines: list[str] = []
