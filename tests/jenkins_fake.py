@@ -9,8 +9,6 @@ pass through to the network untouched.
 Use it through the ``jenkins`` fixture, which also sets ``JENKINS_URL``,
 ``JENKINS_USER`` and ``JENKINS_API_TOKEN``::
 
-    from jenkins_fake import jenkins  # noqa: F401  (the fixture)
-
     def test_trigger(jenkins):
         jenkins.add_job("ecal-db-c-task", params={"RUN_NUMBER": "", "TASK": "task"})
         server = connect_jenkins()

@@ -15,7 +15,7 @@ from ecaljenkins.workflows import Workflow
 
 from ecaljenkins.registry import open_registry
 
-from conftest import dump
+from fixtures.influx import dump
 from scheduling import make_campaign
 
 R1, R2 = 355100, 355113

@@ -7,7 +7,7 @@ import pytest
 from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.registry import open_registry
 
-from conftest import dump
+from fixtures.influx import dump
 
 
 @pytest.fixture

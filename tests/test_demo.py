@@ -7,7 +7,6 @@ the rendered jobs (validated again here) and the report.
 """
 
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
@@ -15,6 +14,8 @@ import pytest
 
 from ecaljenkins import demo, jobs
 from ecaljenkins.workflows import load_catalogue
+
+from fixtures.leaks import run_recorded
 
 DB, CAMPAIGN = demo.DB, demo.CAMPAIGN
 RUNS = [362433, 362440, 362444, 362449, 362454, 362458]   # the first 6 of Run2022G
@@ -34,9 +35,8 @@ def task_line(block: str, task: str) -> list[str]:
 @pytest.fixture(scope="module")
 def shortened(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo") / "out"
-    proc = subprocess.run([sys.executable, "-m", "ecaljenkins.demo", "--runs", "6",
-                           "--workdir", str(workdir)], capture_output=True, text=True,
-                          timeout=600)
+    proc = run_recorded([sys.executable, "-m", "ecaljenkins.demo", "--runs", "6",
+                         "--workdir", str(workdir)], timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stderr == ""
     return proc.stdout, workdir
@@ -138,8 +138,8 @@ def test_demo_empties_only_a_directory_it_made(tmp_path):
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("keep me")
-    proc = subprocess.run([sys.executable, "-m", "ecaljenkins.demo", "--workdir", str(foreign)],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_recorded([sys.executable, "-m", "ecaljenkins.demo", "--workdir", str(foreign)],
+                        timeout=120)
     assert proc.returncode == 2 and "is not empty and was not made by the demo" in proc.stderr
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
 
@@ -149,8 +149,7 @@ def test_demo_empties_only_a_directory_it_made(tmp_path):
     (["--runs", "0"], "invalid --runs 0"),
 ])
 def test_demo_bad_input(tmp_path, args, message):
-    proc = subprocess.run([sys.executable, "-m", "ecaljenkins.demo", *args,
-                           "--workdir", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_recorded([sys.executable, "-m", "ecaljenkins.demo", *args,
+                         "--workdir", str(tmp_path / "out")], timeout=120)
     assert proc.returncode == 2 and message in proc.stderr, proc
     assert not (tmp_path / "out").exists()

@@ -30,8 +30,10 @@ from ecaljenkins.registry import CatalogRegistry
 from ecaljenkins.scheduler import GRACE_SECONDS, LEASE_SECONDS
 from ecaljenkins.workflows import Workflow
 
-from conftest import dump, record_output
-from jenkins_fake import TOKEN, USER, jenkins, loopback_jenkins  # noqa: F401 (fixtures)
+from fixtures.cli import MODULES
+from fixtures.influx import dump
+from fixtures.leaks import record_output, run_recorded
+from jenkins_fake import TOKEN, USER
 from scheduling import (FIRST_RUN, Clock, add_jobs, jenkins_scheduler, make_campaign, make_runs,
                         rows, statuses)
 
@@ -41,12 +43,8 @@ R = FIRST_RUN
 def cli(script_args, env, timeout=120):
     """Run ``ecalautomation.py``/``ecalrunctrl.py`` in a subprocess with exactly ``env``."""
     script, *args = script_args
-    module = {"ecalrunctrl.py": "ecaljenkins.cli.runctrl",
-              "ecalautomation.py": "ecaljenkins.cli.automation"}[script]
-    proc = subprocess.run([sys.executable, "-m", module, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    record_output(proc.stdout, proc.stderr)
-    return proc
+    return run_recorded([sys.executable, "-m", MODULES[script], *args], env=env,
+                        timeout=timeout)
 
 
 class InfluxProxy:
@@ -320,7 +318,7 @@ def test_scheduler_killed_at_each_step_then_every_run_is_built_once(
         [sys.executable, "-m", "ecaljenkins.cli.automation", "schedule"],
         env=dict(os.environ, ECAL_INFLUXDB_URL=proxy.url), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    holder["proc"].communicate(timeout=60)
+    record_output(*holder["proc"].communicate(timeout=60))
     assert holder["proc"].returncode == -signal.SIGKILL
     proxy.hook = None
     fake.before.clear()
@@ -348,6 +346,7 @@ def test_two_schedulers_started_together_trigger_each_run_once(
                               env=dict(os.environ), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [proc.communicate(timeout=60) for proc in procs]
+    record_output(*(text for output in outputs for text in output))
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     # usually one of them finds the lease taken and skips; on a loaded machine the second
     # may start only after the first released it: then it finds every run queued already.

@@ -8,7 +8,8 @@ import pytest
 from ecaljenkins.localinflux import free_port
 from ecaljenkins.workflows import Workflow
 
-from conftest import dump
+from fixtures.influx import dump
+from fixtures.leaks import run_recorded
 from scheduling import FIRST_RUN, make_campaign, make_runs, rows
 
 R = FIRST_RUN
@@ -162,13 +163,12 @@ HANDLERS = textwrap.dedent('''
 def test_handler_subclass_end_to_end(run_cli, db, client, camp, tmp_path, env):
     import json
     import os
-    import subprocess
     script = tmp_path / "workflow.py"
     script.write_text(HANDLERS.format(fail=R + 2, out=tmp_path))
 
     def python(*args, **extra):
-        return subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                              text=True, env=dict(os.environ, **extra))
+        return run_recorded([sys.executable, str(script), *args],
+                            env=dict(os.environ, **extra))
 
     # standalone: the handler reports each run itself
     proc = python("reco", "--db", db, "-c", "c1", "--runs", f"{R},{R + 1},{R + 2}")
@@ -204,24 +204,22 @@ def test_handler_subclass_end_to_end(run_cli, db, client, camp, tmp_path, env):
 
 def test_handler_without_a_run_says_so(db, camp, tmp_path, env):
     import os
-    import subprocess
     script = tmp_path / "workflow.py"
     script.write_text(HANDLERS.format(fail=0, out=tmp_path))
     clean = {k: v for k, v in os.environ.items() if k not in ("RUNS", "RUN_NUMBER")}
-    proc = subprocess.run([sys.executable, str(script), "reco", "--db", db, "-c", "c1"],
-                          capture_output=True, text=True, env=clean)
+    proc = run_recorded([sys.executable, str(script), "reco", "--db", db, "-c", "c1"],
+                        env=clean)
     assert proc.returncode == 2 and "no run to process" in proc.stderr
 
 
 def test_handler_with_influxdb_down_says_so_in_one_line(db, camp, tmp_path, env):
     import os
-    import subprocess
     script = tmp_path / "workflow.py"
     script.write_text(HANDLERS.format(fail=0, out=tmp_path))
     down = dict(os.environ, ECAL_INFLUXDB_URL=f"http://127.0.0.1:{free_port()}",
                 ECAL_REPORT_RETRY="0.2")
-    proc = subprocess.run([sys.executable, str(script), "reco", "--db", db, "-c", "c1",
-                           "--run", str(R)], capture_output=True, text=True, env=down)
+    proc = run_recorded([sys.executable, str(script), "reco", "--db", db, "-c", "c1",
+                         "--run", str(R)], env=down)
     assert proc.returncode == 1, proc
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [

@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import stat
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,7 +26,8 @@ from ecaljenkins.jobs import (SCHEDULER_JOB, build_command, connect_jenkins, job
 from ecaljenkins.settings import Settings
 from ecaljenkins.workflows import Workflow, load_catalogue
 
-from jenkins_fake import TOKEN, URL, USER, jenkins  # noqa: F401 (fixture)
+from fixtures.leaks import run_recorded
+from jenkins_fake import TOKEN, URL, USER
 
 DB, CAMPAIGN = "ecal_test", "rereco-2022"
 MANAGED = "<!-- Managed by Jenkins Job Builder -->"
@@ -74,8 +74,8 @@ def run_like_jenkins(tmp_path, script: str, env: dict, fail_for: str = "") -> tu
     log = tmp_path / "argv.log"
     log.unlink(missing_ok=True)
     log.touch()
-    proc = subprocess.run(["sh", "-xe", str(script_file)], capture_output=True,
-                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "ARGV_LOG": str(log),
+    proc = run_recorded(["sh", "-xe", str(script_file)],
+                        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "ARGV_LOG": str(log),
                                "FAIL_FOR": fail_for, **env})
     return proc.returncode, [json.loads(line) for line in log.read_text().splitlines()]
 

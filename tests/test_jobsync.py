@@ -4,8 +4,8 @@ import pytest
 
 from ecaljenkins.cli.runctrl import main
 
-from conftest import dump
-from jenkins_fake import TOKEN, jenkins  # noqa: F401  (the fixture)
+from fixtures.influx import dump
+from jenkins_fake import TOKEN
 
 CATALOGUE = """
 reco:

@@ -6,7 +6,7 @@ import pytest
 
 from ecaljenkins.workflows import Workflow
 
-from conftest import dump
+from fixtures.influx import dump
 from scheduling import FIRST_RUN, make_campaign, make_runs, rows, statuses
 
 R = FIRST_RUN

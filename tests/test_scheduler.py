@@ -10,7 +10,7 @@ from ecaljenkins.executors import JenkinsExecutor
 from ecaljenkins.scheduler import GRACE_SECONDS, NO_DEFINITION, Lease, Scheduler
 from ecaljenkins.workflows import Workflow
 
-from jenkins_fake import TOKEN, URL, jenkins  # noqa: F401 (fixture)
+from jenkins_fake import TOKEN, URL
 from scheduling import (FIRST_RUN, Clock, add_jobs, jenkins_scheduler, make_campaign, make_runs,
                         rows, statuses)
 

@@ -1,6 +1,6 @@
 """Credentials never leak (argv, errors, --debug), and reading needs only READ.
 
-The whole suite is also searched for the test credentials by conftest.py (every
+The whole suite is also searched for the test credentials by fixtures/leaks.py (every
 captured output, every subprocess output, every file written under the session's
 temporary directory): a credential found anywhere fails the session.
 """
@@ -11,7 +11,8 @@ import pytest
 
 from ecaljenkins.workflows import Workflow
 
-from conftest import READER, SECRETS, WRITER, dump
+from fixtures.influx import READER, WRITER, dump
+from fixtures.leaks import SECRETS
 from jenkins_fake import TOKEN
 from scheduling import make_campaign, make_runs
 

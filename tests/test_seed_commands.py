@@ -6,7 +6,6 @@ here literally, through ``bash -c``, and checked against what InfluxDB then hold
 """
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.influx import Influx
 from ecaljenkins.registry import open_registry
 
-from conftest import WRITER
+from fixtures.influx import WRITER
+from fixtures.leaks import run_recorded
 
 BIN = Path(sys.executable).parent
 
@@ -34,8 +34,7 @@ def seed_db(influxd, env, monkeypatch):
 def sh(line: str):
     """Run a documented command line through bash with the package's scripts on PATH."""
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
-    proc = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_recorded(["bash", "-c", line], env=env, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

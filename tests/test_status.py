@@ -13,6 +13,8 @@ from ecaljenkins.cli.status import bar
 from ecaljenkins.registry import open_registry
 from ecaljenkins.status import campaign_status
 
+from fixtures.leaks import record_output
+
 ERA = "Run2022G"  # 24 runs: 21 global, 3 not
 URL = "https://cmsjenkins.cern.ch/job/ecal-db-c1-t1/{}/"
 
@@ -187,7 +189,9 @@ def read_tty(argv, env):
             break
         out += chunk
     os.close(master)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    code, err = proc.wait(timeout=60), proc.stderr.read().decode()
+    record_output(out.decode(), err)
+    assert code == 0, err
     return out.decode()
 
 

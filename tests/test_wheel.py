@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import ecaljenkins
-from conftest import run_recorded
+from fixtures.leaks import run_recorded
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 #: what a wheel is built from: the package and the files setup.cfg reads
