@@ -5,10 +5,14 @@ captured output, every subprocess output, every file written under the session's
 temporary directory): a credential found anywhere fails the session.
 """
 
+import argparse
+import re
 from pathlib import Path
 
 import pytest
 
+from ecaljenkins.cli import automation, runctrl
+from ecaljenkins.cli.common import make_parser
 from ecaljenkins.workflows import Workflow
 
 from fixtures.influx import READER, WRITER, dump
@@ -97,11 +101,32 @@ def test_reading_commands_work_for_a_read_only_user(run_cli, db, client, influxd
     assert dump(influxd, db) == before
 
 
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """{sub-command: its parser} of both commands, as they register them."""
+    found = {}
+    for cli in (runctrl, automation):
+        parser = make_parser(cli.__name__, cli.DESCRIPTION, cli.GROUPS)
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        found.update(action.choices)
+    return found
+
+
+def test_every_subcommand_is_walked():
+    assert {"create", "inject", "report", "schedule", "jobctrl"} <= set(subcommands())
+
+
 def test_readme_lists_the_privilege_of_every_command():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("## Privileges")[1].split("\n## ")[0]
-    for command in ("create", "list", "rtype-create", "rtype-update", "rtype-list", "inject",
-                    "runs", "status", "report", "reprocess", "jobs", "schedule --dry-run",
-                    "schedule", "run", "jobctrl"):
+    for command in [*subcommands(), "schedule --dry-run"]:
         assert f"| `{command}`" in table, command
     assert "READ" in table and "WRITE" in table
+
+
+def test_no_subcommand_takes_a_credential_on_its_command_line():
+    """Credentials come from the environment only: no option could put one in argv."""
+    for name, parser in subcommands().items():
+        for action in parser._actions:
+            for option in action.option_strings:
+                assert not re.search(r"password|passwd|token|secret|credential", option, re.I), \
+                    (name, option)
