@@ -59,14 +59,12 @@ class InfluxAuthError(InfluxError):
     """Wrong InfluxDB credentials, or a privilege the user lacks."""
 
 
-
-
 class RegistryError(ServerError):
     """The run registry (OMS) could not be read."""
 
 
 class JenkinsError(ServerError):
-    """Jenkins refused or failed a request."""
+    """Jenkins failed a request in a way not classified below (an odd answer)."""
 
 
 class JenkinsTimeout(JenkinsError):
@@ -77,8 +75,36 @@ class JenkinsTimeout(JenkinsError):
     """
 
 
+class JenkinsUnreachable(JenkinsError):
+    """No connection to Jenkins: the request was not carried out."""
+
+
+class JenkinsRefused(JenkinsError):
+    """Jenkins answered with an HTTP error status (``status``); the subclasses name
+    the statuses a caller treats apart."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class JenkinsAuthError(JenkinsRefused):
+    """401 or 403: a wrong ``JENKINS_USER``/``JENKINS_API_TOKEN``, or a missing permission."""
+
+
+class JenkinsNotFound(JenkinsRefused):
+    """404: no such job, queue item or build."""
+
+
 # --- the demo (exit 1) -------------------------------------------------------
 
 class DemoError(EcalError):
     """A step of ``make demo`` failed: a command's exit status, or a campaign that
     never settles (the message says which step)."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none):
+    what a one-line message may quote of a library's error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -19,15 +19,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 from urllib.parse import quote
 
-import jenkins
 import requests
 
-from .errors import ConfigError, JenkinsError, JenkinsTimeout
-from .jobs import connect_jenkins, jenkins_errors, job_name
+from .errors import (ConfigError, JenkinsError, JenkinsNotFound, JenkinsTimeout,
+                     JenkinsUnreachable)
+from .names import job_name
 from .settings import Settings, current
+
+if TYPE_CHECKING:
+    import jenkins
 
 EXECUTORS = ("jenkins", "local")
 #: the parameter carrying the unique id of a trigger, to find its build again
@@ -120,16 +123,20 @@ class JenkinsExecutor:
     """Builds on Jenkins, through python-jenkins (``buildWithParameters``).
 
     Answers are cached for one cycle (the queue listing, a job's recent
-    builds); after Jenkins failed to answer once, the rest of the cycle does
-    not wait on it again.
+    builds); after Jenkins failed to answer once (a timeout, or no connection),
+    the rest of the cycle does not wait on it again. python-jenkins (and
+    ``requests`` behind it) is imported only when this executor is made, so a
+    dry run or a local cycle does not pay for it.
     """
 
     name = "jenkins"
 
     def __init__(self, server: jenkins.Jenkins | None = None, settings: Settings | None = None):
+        from .jenkins_server import connect_jenkins, jenkins_errors
         settings = current(settings)
         self.server = server or connect_jenkins(settings)
         self.token = settings.jenkins_api_token
+        self._errors = jenkins_errors
         self.new_cycle()
 
     def new_cycle(self) -> None:
@@ -140,34 +147,26 @@ class JenkinsExecutor:
 
     @contextmanager
     def _call(self, action: str) -> Iterator[None]:
-        """One request: errors become JenkinsError (JenkinsTimeout when no answer came)."""
+        """One request, its failure one of the typed Jenkins errors. After a timeout or
+        no connection, the later requests of the cycle are not sent: they fail at
+        once with JenkinsUnreachable (not carried out), quoting the first failure."""
         if self.down:
-            raise JenkinsError(self.down)
-        failure = None
+            raise JenkinsUnreachable(self.down)
         try:
-            with jenkins_errors(action, self.server.server, self.token):
-                try:
-                    yield
-                except jenkins.TimeoutException:
-                    failure = "timeout"
-                    raise
-                except requests.exceptions.ConnectionError:
-                    failure = "down"
-                    raise
-        except JenkinsError as err:
-            if not failure:
-                raise
+            with self._errors(action, self.server.server, self.token):
+                yield
+        except (JenkinsTimeout, JenkinsUnreachable) as err:
             self.down = f"{err} (Jenkins is not asked again in this cycle)"
-            raise (JenkinsTimeout if failure == "timeout" else JenkinsError)(self.down) from None
+            raise type(err)(self.down) from None
 
     def _get(self, path: str, action: str) -> dict | None:
         """GET a JSON document of Jenkins; None when it does not exist (404)."""
-        with self._call(action):
-            try:
+        try:
+            with self._call(action):
                 text = self.server.jenkins_open(
                     requests.Request("GET", self.server.server.rstrip("/") + "/" + path))
-            except jenkins.NotFoundException:
-                return None
+        except JenkinsNotFound:
+            return None
         try:
             return json.loads(text)
         except ValueError:
@@ -221,7 +220,8 @@ class JenkinsExecutor:
         if job not in self._recent:
             info = self._get(f"job/{quote(job)}/api/json?depth=1", f"reading job {job}")
             if info is None:
-                raise JenkinsError(f"Jenkins {self.server.server}: job {job} does not exist")
+                raise JenkinsNotFound(f"Jenkins {self.server.server}: job {job} does not exist",
+                                      404)
             self._recent[job] = (info.get("builds") or [])[:RECENT_BUILDS]
         for build in self._recent[job]:
             if _parameters(build).get(TRIGGER_PARAMETER) == trigger:

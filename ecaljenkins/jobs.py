@@ -12,24 +12,20 @@ then the value becomes a double-quoted YAML scalar, so no text can change the
 structure of the file. Where a value reaches a shell it is ``shlex``-quoted
 first. :func:`validate` runs JJB itself, so tests check the XML Jenkins receives.
 
-Jenkins is reached with ``JENKINS_URL``, ``JENKINS_USER`` and ``JENKINS_API_TOKEN``
-(or a ``jenkins_jobs.ini``). The token never appears in an error message.
+:func:`update_jenkins` pushes the files with JJB, to the server of the settings
+(or of a ``jenkins_jobs.ini``); everything else about the Jenkins server
+(connecting, enabling/disabling, errors) is :mod:`.jenkins_server`.
 """
 
 from __future__ import annotations
 
 import configparser
 import os
-import re
 import shlex
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-import jenkins
 import jinja2
-import requests
 import yaml
 from jenkins_jobs.builder import _DEFAULT_TIMEOUT, JenkinsManager
 from jenkins_jobs.config import JJBConfig
@@ -39,14 +35,13 @@ from jenkins_jobs.registry import ModuleRegistry
 from jenkins_jobs.roots import Roots
 from jenkins_jobs.xml_config import XmlJobGenerator
 
-from .errors import ConfigError, InvalidName, JenkinsError
-from .names import check_db, check_name
+from .errors import ConfigError, first_line
+from .jenkins_server import JENKINS_TIMEOUT, jenkins_errors
+from .names import check_db, check_name, job_name
 from .resources import shipped
 from .settings import Settings, current
 from .workflows import Workflow
 
-#: seconds before a request to Jenkins is given up
-JENKINS_TIMEOUT = 30
 SCHEDULER_JOB = "ecal-scheduler"
 #: JJB settings when no jenkins_jobs.ini is given: push every job every time
 #: (the jobs are few, and Jenkins stays the truth even after a hand edit), and
@@ -65,15 +60,6 @@ query_plugins_info=False
 def templates_dir(settings: Settings | None = None) -> Path:
     """``$ECAL_TEMPLATES``, else the templates shipped in the package."""
     return Path(current(settings).templates or shipped("templates"))
-
-
-def job_name(db: str, campaign: str, task: str) -> str:
-    """The Jenkins job of a task of a campaign: ``ecal-<db>-<campaign>-<task>``."""
-    name = f"ecal-{check_db(db)}-{check_name(campaign, 'campaign name')}-" \
-           f"{check_name(task, 'task name')}"
-    if name.endswith("."):
-        raise InvalidName(f"invalid task name {task!r}: Jenkins job names cannot end with '.'")
-    return name
 
 
 def yaml_value(value: str) -> str:
@@ -218,7 +204,7 @@ def _jjb_config(ini: str | os.PathLike | None) -> JJBConfig:
             defaults.write_text(_JJB_DEFAULTS, encoding="utf-8")
             return JJBConfig(str(defaults))
     except (configparser.Error, JenkinsJobsException) as err:
-        raise ConfigError(f"jenkins_jobs.ini {ini}: {_first_line(err)}") from None
+        raise ConfigError(f"jenkins_jobs.ini {ini}: {first_line(err)}") from None
 
 
 def _yaml_files(path: Path) -> list[Path]:
@@ -249,14 +235,14 @@ def _generate(path: Path | str, config: JJBConfig) -> list:
     except JenkinsJobsException as err:
         where = f"{err.pos.path}:{err.pos.line + 1}" if err.pos else str(path)
         raise ConfigError(f"{where}: Jenkins Job Builder refused the jobs: "
-                          f"{_first_line(err)}") from None
+                          f"{first_line(err)}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise ConfigError(f"{mark.name}:{mark.line + 1}: invalid YAML: "
                           f"{err.problem or err.context}") from None
     except Exception as err:  # noqa: BLE001 - JJB modules raise anything on bad input
         raise ConfigError(f"{path}: Jenkins Job Builder refused the jobs: "
-                          f"{type(err).__name__}: {_first_line(err)}") from None
+                          f"{type(err).__name__}: {first_line(err)}") from None
 
 
 def validate(path: Path | str) -> dict[str, str]:
@@ -283,72 +269,7 @@ def update_jenkins(path: Path | str, jenkins_ini: str | None = None,
     if config.jenkins["timeout"] is _DEFAULT_TIMEOUT:
         config.jenkins["timeout"] = JENKINS_TIMEOUT
     xml_jobs = _generate(path, config)
-    with jenkins_errors("update of the jobs", config.jenkins["url"], config.jenkins["password"]):
+    with jenkins_errors("update of the jobs", config.jenkins["url"], config.jenkins["password"],
+                        also=(JenkinsJobsException,)):
         JenkinsManager(config).update_jobs(xml_jobs, n_workers=1)
     return sorted(job.name for job in xml_jobs)
-
-
-# --- python-jenkins -----------------------------------------------------------
-
-def connect_jenkins(settings: Settings | None = None) -> jenkins.Jenkins:
-    """A python-jenkins client from ``JENKINS_URL``/``JENKINS_USER``/``JENKINS_API_TOKEN``."""
-    url, user, token = current(settings).jenkins_account()
-    return jenkins.Jenkins(url, username=user, password=token, timeout=JENKINS_TIMEOUT)
-
-
-def set_enabled(job_names: list[str], enabled: bool, settings: Settings | None = None) -> None:
-    """Enable or disable jobs on Jenkins (a run type gained or lost tasks)."""
-    settings = current(settings)
-    server = connect_jenkins(settings)
-    for name in job_names:
-        verb = "enabling" if enabled else "disabling"
-        with jenkins_errors(f"{verb} job {name}", server.server, settings.jenkins_api_token):
-            if enabled:
-                server.enable_job(name)
-            else:
-                server.disable_job(name)
-
-
-_STATUS = re.compile(r"\[(\d{3})\]")
-_HINTS = {401: "check JENKINS_USER and JENKINS_API_TOKEN",
-          403: "the Jenkins account lacks the permission",
-          404: "not found on Jenkins",
-          500: "Jenkins failed internally, see its log"}
-
-
-@contextmanager
-def jenkins_errors(action: str, url: str, token: str | None = None) -> Iterator[None]:
-    """Turn python-jenkins/requests failures into a one-line JenkinsError.
-
-    ``action`` says what was being done ("triggering job X"); ``token`` is
-    scrubbed from the message, whatever the server or library put in it.
-    """
-    try:
-        yield
-    except jenkins.TimeoutException:
-        detail = "timed out waiting for an answer"
-    except requests.exceptions.ConnectionError as err:
-        detail = f"cannot connect ({type(err).__name__})"
-    except requests.exceptions.HTTPError as err:
-        detail = f"HTTP {err.response.status_code} {err.response.reason}"
-    except jenkins.NotFoundException:
-        detail = f"HTTP 404 ({_HINTS[404]})"
-    except JenkinsJobsException as err:  # e.g. JJB's job cache is locked by another run
-        detail = _first_line(err)
-    except jenkins.JenkinsException as err:
-        text = _first_line(err)
-        match = _STATUS.search(text)
-        status = int(match.group(1)) if match else None
-        detail = f"HTTP {status} ({_HINTS[status]})" if status in _HINTS else text
-    else:
-        return
-    raise JenkinsError(_scrub(f"Jenkins {url}: {action} failed: {detail}", token))
-
-
-def _scrub(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

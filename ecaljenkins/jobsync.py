@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import jobs
+from . import jenkins_server, jobs
 from .errors import ConfigError
 from .campaign import Campaign, RunCtrl, list_campaigns
-from .names import did_you_mean
+from .names import did_you_mean, job_name
 from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
 
@@ -111,8 +111,8 @@ def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
         result.pushed = jobs.update_jenkins(result.path, settings=settings)
     gone = sorted((previously_active - now_active) & set(camp.workflows))
     if gone:
-        result.disabled = [jobs.job_name(ctrl.influx.db, camp.name, t) for t in gone]
-        jobs.set_enabled(result.disabled, False, settings)
+        result.disabled = [job_name(ctrl.influx.db, camp.name, t) for t in gone]
+        jenkins_server.set_enabled(result.disabled, False, settings)
     return result
 
 

@@ -107,3 +107,12 @@ def check_url(url: str, what: str, credentials: str) -> str:
         raise ConfigError(f"{what} must be http(s)://host[:port]/ without user or password: "
                           f"give them in {credentials}")
     return url
+
+
+def job_name(db: str, campaign: str, task: str) -> str:
+    """The Jenkins job of a task of a campaign: ``ecal-<db>-<campaign>-<task>``."""
+    name = f"ecal-{check_db(db)}-{check_name(campaign, 'campaign name')}-" \
+           f"{check_name(task, 'task name')}"
+    if name.endswith("."):
+        raise InvalidName(f"invalid task name {task!r}: Jenkins job names cannot end with '.'")
+    return name

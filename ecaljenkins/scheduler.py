@@ -33,8 +33,7 @@ from .errors import ConfigError, EcalError, InfluxError, JenkinsTimeout, NotFoun
 from .executors import (ABSENT, BUILDING, CANCELLED, FINISHED, FOREIGN, UNKNOWN, WAITING,
                         BuildRequest, Fact)
 from .influx import Influx, gc_paused
-from .jobs import job_name
-from .names import did_you_mean, quote_str
+from .names import did_you_mean, job_name, quote_str
 from .schema import IN_FLIGHT, ROW_FIELDS, Status, job_point, lock_point, run_point
 from .workflows import Workflow, load_catalogue
 

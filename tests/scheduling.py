@@ -4,7 +4,7 @@ import time
 
 from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.executors import JenkinsExecutor
-from ecaljenkins.jobs import job_name
+from ecaljenkins.names import job_name
 from ecaljenkins.registry import Run
 from ecaljenkins.scheduler import Scheduler
 

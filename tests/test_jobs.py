@@ -18,11 +18,14 @@ import jenkins as python_jenkins
 import pytest
 import requests
 
-from ecaljenkins.errors import ConfigError, InputError, InvalidName, JenkinsError
-from ecaljenkins.jobs import (SCHEDULER_JOB, build_command, connect_jenkins, job_name,
-                              render_campaign, render_scheduler,
-                              scheduler_command, set_enabled, templates_dir, update_jenkins,
-                              validate)
+from ecaljenkins.errors import (ConfigError, InputError, InvalidName, JenkinsAuthError,
+                                JenkinsError, JenkinsNotFound, JenkinsRefused, JenkinsTimeout,
+                                JenkinsUnreachable)
+from ecaljenkins.executors import BuildRequest, JenkinsExecutor
+from ecaljenkins.jenkins_server import connect_jenkins, set_enabled
+from ecaljenkins.jobs import (SCHEDULER_JOB, build_command, render_campaign, render_scheduler,
+                              scheduler_command, templates_dir, update_jenkins, validate)
+from ecaljenkins.names import job_name
 from ecaljenkins.settings import Settings
 from ecaljenkins.workflows import Workflow, load_catalogue
 
@@ -409,20 +412,20 @@ def test_update_jenkins_needs_the_environment(tmp_path, jenkins, monkeypatch):
     assert jenkins.calls == []
 
 
-FAILURES = [  # (endpoint, injected error, expected fragment)
-    ("createItem", 403, "HTTP 403 (the Jenkins account lacks the permission)"),
-    ("createItem", 500, "HTTP 500 (Jenkins failed internally"),
-    ("info", 404, "failed"),
-    ("reconfig", 503, "HTTP 503 Service Unavailable"),
+FAILURES = [  # (endpoint, injected error, expected fragment, error type)
+    ("createItem", 403, "HTTP 403 (the Jenkins account lacks the permission)", JenkinsAuthError),
+    ("createItem", 500, "HTTP 500 (Jenkins failed internally", JenkinsRefused),
+    ("info", 404, "HTTP 404", JenkinsNotFound),
+    ("reconfig", 503, "HTTP 503 Service Unavailable", JenkinsRefused),
     ("*", requests.exceptions.ConnectTimeout("connect timed out"),
-     "timed out waiting for an answer"),
+     "timed out waiting for an answer", JenkinsTimeout),
     ("*", requests.exceptions.ConnectionError("Connection refused"),
-     "cannot connect (ConnectionError)"),
+     "cannot connect (ConnectionError)", JenkinsUnreachable),
 ]
 
 
-@pytest.mark.parametrize("endpoint, error, fragment", FAILURES)
-def test_update_jenkins_failures(tmp_path, jenkins, endpoint, error, fragment):
+@pytest.mark.parametrize("endpoint, error, fragment, kind", FAILURES)
+def test_update_jenkins_failures(tmp_path, jenkins, endpoint, error, fragment, kind):
     path = campaign_file(tmp_path)
     if endpoint == "reconfig":
         update_jenkins(path)
@@ -431,6 +434,7 @@ def test_update_jenkins_failures(tmp_path, jenkins, endpoint, error, fragment):
         update_jenkins(path)
     message = str(err.value)
     assert fragment in message, message
+    assert type(err.value) is kind
     assert message.startswith(f"Jenkins {URL}: update of the jobs failed: ")
     assert "\n" not in message and TOKEN not in message
     assert err.value.exit_code == 1
@@ -440,8 +444,9 @@ def test_update_jenkins_failures(tmp_path, jenkins, endpoint, error, fragment):
 def test_update_jenkins_wrong_token(tmp_path, jenkins, monkeypatch):
     monkeypatch.setenv("JENKINS_API_TOKEN", "wrong-Secret-tok9")
     path = campaign_file(tmp_path)
-    with pytest.raises(JenkinsError) as err:
+    with pytest.raises(JenkinsAuthError) as err:
         update_jenkins(path)
+    assert err.value.status == 401
     assert "HTTP 401 (check JENKINS_USER and JENKINS_API_TOKEN)" in str(err.value)
     assert "wrong-Secret-tok9" not in str(err.value) and TOKEN not in str(err.value)
     assert jenkins.jobs == {} and path.is_file()
@@ -459,20 +464,24 @@ def test_set_enabled(jenkins):
     set_enabled([], True)
 
 
-@pytest.mark.parametrize("setup, fragment", [
-    (lambda fake, mp: None, "HTTP 404 (not found on Jenkins)"),
-    (lambda fake, mp: mp.setenv("JENKINS_API_TOKEN", "wrong-Secret-tok9"), "HTTP 401"),
-    (lambda fake, mp: fake.fail("disable", 403), "HTTP 403"),
-    (lambda fake, mp: fake.fail("disable", 500), "HTTP 500"),
+@pytest.mark.parametrize("setup, fragment, kind, status", [
+    (lambda fake, mp: None, "HTTP 404 (not found on Jenkins)", JenkinsNotFound, 404),
+    (lambda fake, mp: mp.setenv("JENKINS_API_TOKEN", "wrong-Secret-tok9"), "HTTP 401",
+     JenkinsAuthError, 401),
+    (lambda fake, mp: fake.fail("disable", 403), "HTTP 403", JenkinsAuthError, 403),
+    (lambda fake, mp: fake.fail("disable", 500), "HTTP 500", JenkinsRefused, 500),
     (lambda fake, mp: fake.fail("disable", requests.exceptions.ConnectTimeout("slow")),
-     "timed out waiting for an answer"),
+     "timed out waiting for an answer", JenkinsTimeout, None),
+    (lambda fake, mp: fake.fail("disable", requests.exceptions.ConnectionError("refused")),
+     "cannot connect (ConnectionError)", JenkinsUnreachable, None),
 ])
-def test_set_enabled_failures(jenkins, monkeypatch, setup, fragment):
+def test_set_enabled_failures(jenkins, monkeypatch, setup, fragment, kind, status):
     jenkins.add_job("ecal-db-c-a")
     setup(jenkins, monkeypatch)
     missing = "ecal-db-c-zz" if "404" in fragment else "ecal-db-c-a"
     with pytest.raises(JenkinsError) as err:
         set_enabled([missing], False)
+    assert type(err.value) is kind and getattr(err.value, "status", None) == status
     message = str(err.value)
     assert fragment in message and f"disabling job {missing} failed" in message
     assert "\n" not in message and TOKEN not in message and "wrong-Secret" not in message
@@ -546,3 +555,46 @@ def test_fake_injected_failures_are_counted(jenkins):
     jenkins.fail("queue_item", requests.exceptions.ConnectTimeout("slow"))
     with pytest.raises(python_jenkins.TimeoutException):
         server.get_queue_item(101)
+
+
+# --- the executor's view of Jenkins failures --------------------------------------------
+
+def request_for(job: str, trigger: str = "t-1") -> BuildRequest:
+    return BuildRequest(DB, CAMPAIGN, job.rsplit("-", 1)[1], (355100,), trigger, 1, "true")
+
+
+@pytest.mark.parametrize("error, kind", [
+    (requests.exceptions.ReadTimeout("read timed out"), JenkinsTimeout),
+    (requests.exceptions.ConnectionError("refused"), JenkinsUnreachable)])
+def test_executor_stops_asking_a_jenkins_that_did_not_answer(jenkins, error, kind):
+    name = job_name(DB, CAMPAIGN, "a")
+    jenkins.add_job(name, params={"RUN_NUMBER": "", "TRIGGER_ID": ""})
+    executor = JenkinsExecutor(settings=Settings(jenkins_url=URL, jenkins_user=USER,
+                                                 jenkins_api_token=TOKEN))
+    jenkins.fail("buildWithParameters", error)
+    with pytest.raises(kind, match="not asked again in this cycle"):
+        executor.start(request_for(name))
+    sent = len(jenkins.calls)
+    # not sent at all: certainly not carried out, whatever the first failure was
+    with pytest.raises(JenkinsUnreachable, match="not asked again in this cycle"):
+        executor.start(request_for(name, "t-2"))
+    assert len(jenkins.calls) == sent
+    executor.new_cycle()
+    assert executor.start(request_for(name, "t-3")) > 0
+    assert [i.params["TRIGGER_ID"] for i in jenkins.triggered(name)] == ["t-3"]
+
+
+def test_executor_reads_a_missing_build_as_unknown(jenkins):
+    executor = JenkinsExecutor(settings=Settings(jenkins_url=URL, jenkins_user=USER,
+                                                 jenkins_api_token=TOKEN))
+    fact = executor.locate(job_name(DB, CAMPAIGN, "gone"), 0, 0, "t-1")
+    assert fact.state == "unknown" and "does not exist" in fact.message
+
+
+def test_triggering_builds_does_not_import_jenkins_job_builder():
+    """A scheduler cycle (the executors, the scheduler) talks to Jenkins through
+    python-jenkins only: JJB and jinja2 are for rendering and pushing jobs."""
+    code = ("import sys, ecaljenkins.executors, ecaljenkins.scheduler, ecaljenkins.jenkins_server\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'jenkins_jobs', 'jinja2'}))")
+    proc = run_recorded([sys.executable, "-c", code], check=True)
+    assert proc.stdout.strip() == "[]"
