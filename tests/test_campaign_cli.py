@@ -54,6 +54,16 @@ def test_inject_era_is_idempotent_and_counts(run_cli, campaign, era):
     assert listed[0]["era"] == name
 
 
+def test_inject_a_range_of_one_run(run_cli, campaign, era):
+    _, runs = era
+    run = next(r.number for r in runs if r.sequence == "GLOBAL-RUN")
+    res = run_cli("ecalrunctrl.py", "inject", "-c", "c1", "--range", f"{run},{run}")
+    assert res.code == 0, res
+    assert "1 run(s) injected" in res.out
+    listed = json.loads(run_cli("ecalrunctrl.py", "runs", "-c", "c1", "--json").out)
+    assert [r["run"] for r in listed] == [run]
+
+
 def test_add_task_applies_to_new_runs_unless_backfill(run_cli, campaign, era):
     _, runs = era
     global_runs = [r.number for r in runs if r.sequence == "GLOBAL-RUN"]

@@ -11,6 +11,7 @@ from influxdb_client import Point
 from ecaljenkins import schema
 from ecaljenkins.errors import DatabaseNotFound, InfluxError
 from ecaljenkins.influx import QUERY_CHUNK, Influx, gc_paused
+from ecaljenkins.names import quote_str
 from ecaljenkins.schema import Status
 
 
@@ -172,3 +173,15 @@ def test_something_else_than_influxdb_answering_is_a_one_line_error(status, body
         server.shutdown()
         server.server_close()
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_quoted_string_matches_itself_and_nothing_else(client):
+    """quote_str is the second line of defence behind name validation: quotes and
+    backslashes stay inside the literal, so a value can neither break the query nor
+    widen it."""
+    tricky = ["it's", "x' OR task =~ /.*/ OR task = 'y", "back\\slash'"]
+    client.write([schema.run_point("c1", task, 355100 + i, Status.NEW, 0.0)
+                  for i, task in enumerate([*tricky, "other"])])
+    for task in tricky:
+        rows = client.select(f"SELECT status, task FROM run WHERE task = {quote_str(task)}")
+        assert [row["task"] for row in rows] == [task]
