@@ -78,6 +78,21 @@ def test_failed_rows_retry_after_a_doubling_back_off_then_give_up():
     assert explain(waits[5]) == "retries exhausted (3 attempts)"
 
 
+def test_back_off_keeps_doubling_past_the_second_attempt():
+    """retry_delay after the first failure, then twice as long after each one."""
+    wf = Workflow("a", "x", max_retries=5, retry_delay=60)
+    delays = {1: 60, 2: 120, 3: 240, 4: 480, 5: 960}
+    rows = []
+    for attempt, delay in delays.items():
+        rows += [row(10 * attempt, "failed", attempt=attempt, updated=NOW - delay + 1),
+                 row(10 * attempt + 1, "failed", attempt=attempt, updated=NOW - delay)]
+    result = plan(state({"a": rows}), wfs(wf), NOW)
+    assert runs_of(result, "a") == [(10 * attempt + 1,) for attempt in delays]
+    assert [b.attempt(b.rows[0]) for b in result.tasks["a"].builds] == [2, 3, 4, 5, 6]
+    assert result.tasks["a"].waiting == [Wait(10 * attempt, BACKOFF, NOW + 1)
+                                         for attempt in delays]
+
+
 def test_zero_retries_means_one_attempt():
     result = plan(state({"a": [row(1, "failed", attempt=1)]}),
                   wfs(Workflow("a", "x", max_retries=0)), NOW)
