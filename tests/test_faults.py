@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import pytest
 
@@ -339,19 +339,36 @@ def test_scheduler_killed_at_each_step_then_every_run_is_built_once(
 
 
 def test_two_schedulers_started_together_trigger_each_run_once(
-        client, db, env, loopback_jenkins):
+        client, db, env, loopback_jenkins, proxy):
+    """The lease, not timing, keeps them apart: a scheduler that reads the campaign's
+    runs is held there until the other one reads them too or exits. With the lease,
+    the other one finds it taken and exits; without it, both would plan every run."""
     ctrl = make_campaign(client, "c1", [Workflow("reco", "x")], make_runs(4))
     job = add_jobs(loopback_jenkins, db, "c1", ["reco"])["reco"]
-    procs = [subprocess.Popen([sys.executable, "-m", "ecaljenkins.cli.automation", "schedule"],
-                              env=dict(os.environ), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs, reads, arrived = [], [], threading.Condition()
+
+    def one_exited():
+        return len(procs) == 2 and any(proc.poll() is not None for proc in procs)
+
+    def hold_run_reads(method, path, body):
+        if "FROM run WHERE" in unquote_plus(f"{path} {body.decode('utf-8', 'replace')}"):
+            with arrived:
+                reads.append(path)
+                arrived.notify_all()
+                while len(reads) < 2 and not one_exited():
+                    arrived.wait(0.05)
+        return False
+
+    proxy.hook = hold_run_reads
+    for _ in range(2):
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "ecaljenkins.cli.automation", "schedule"],
+            env=dict(os.environ, ECAL_INFLUXDB_URL=proxy.url), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
     outputs = [proc.communicate(timeout=60) for proc in procs]
     record_output(*(text for output in outputs for text in output))
     assert [proc.returncode for proc in procs] == [0, 0], outputs
-    # usually one of them finds the lease taken and skips; on a loaded machine the second
-    # may start only after the first released it: then it finds every run queued already.
-    # Either way, no run is built twice.
-    assert sum("skipping this cycle" in out for out, _ in outputs) <= 1, outputs
+    assert sum("skipping this cycle" in out for out, _ in outputs) == 1, outputs
     built = sorted(int(item.params["RUN_NUMBER"]) for item in loopback_jenkins.triggered(job))
     assert built == [R + i for i in range(4)]
     assert set(statuses(ctrl, "reco").values()) == {"queued"}
