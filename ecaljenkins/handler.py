@@ -17,7 +17,9 @@ The handler reads ``--db``, ``-c/--campaign`` and ``--run``/``--runs`` (by
 default from ``DB``, ``CAMPAIGN``, ``RUN_NUMBER``/``RUNS``, which the Jenkins job
 and the build wrapper set), calls :meth:`process` for each run, or
 :meth:`process_group` once for a fill/era group when the subclass defines it,
-and reports ``running``/``done``/``failed`` for each. Under the build wrapper
+and reports ``running``/``done``/``failed`` for each, through the one build
+lifecycle of :func:`ecaljenkins.jobctrl.run_build` (a report InfluxDB cannot
+take is a warning and never changes the result). Under the build wrapper
 (``ecalautomation.py run``), the wrapper reports the build's status itself and
 the handler only records outputs, so a build is reported once.
 """
@@ -27,18 +29,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
+from functools import partial
 from typing import Iterable
 
 from .campaign import RunCtrl
 from .errors import EcalError, InputError
-from .jobctrl import Reporter, reporting_influx
+from .jobctrl import Outcome, Reporter, reporting_influx, run_build
 from .names import check_name
 from .registry import parse_run, parse_runs
+from .schema import Status
 from .settings import BuildEnv, Settings
-
-#: longest failure reason recorded (the first line of the exception)
-MAX_REASON = 500
 
 
 class Handler:
@@ -129,41 +129,27 @@ class Handler:
             return err.exit_code
         grouped = type(self).process_group is not Handler.process_group
         units = [self.runs] if grouped else [[run] for run in self.runs]
+        # under the wrapper, the wrapper reports the build: the handler only works
+        reporter = None if self._build.wrapped else self._reporter
+        build = self._build.build_number
         failed = 0
         for unit in units:
             try:
-                self._report(unit, "running")
-            except EcalError as err:
-                return self._unreported(unit, "running", err)
-            try:
-                if grouped:
-                    self.process_group(list(unit))
-                else:
-                    self.process(unit[0])
-            except Exception as err:  # the workflow's own failure: reported, not raised
-                failed += 1
-                traceback.print_exc()
-                first = (str(err).strip().splitlines() or [""])[0]
-                status, fields = "failed", {"reason": f"{type(err).__name__}: {first}"
-                                            [:MAX_REASON]}
-            else:
-                status, fields = "done", {}
-            try:
-                self._report(unit, status, **fields)
-            except EcalError as err:
-                return self._unreported(unit, status, err)
+                outcome = run_build(reporter, unit, partial(self._process, unit, grouped),
+                                    build=int(build) if build and build.isdigit() else None,
+                                    url=self._build.build_url, say=self._say)
+            except EcalError as err:   # bad input: nothing more to do
+                self._say(f"error: {err}")
+                return err.exit_code
+            failed += outcome.status == Status.FAILED
         return 1 if failed else 0
 
-    def _unreported(self, runs: list[int], status: str, err: EcalError) -> int:
-        """InfluxDB could not take a report (after the reporter's retries): one line,
-        and a failed build, so the scheduler's reconciliation takes over."""
-        print(f"{self.task}: error: cannot report {status} for run(s) "
-              f"{','.join(map(str, runs))}: {err}", file=sys.stderr)
-        return err.exit_code
+    def _process(self, unit: list[int], grouped: bool) -> Outcome:
+        if grouped:
+            self.process_group(list(unit))
+        else:
+            self.process(unit[0])
+        return Outcome(Status.DONE)
 
-    def _report(self, runs: list[int], status: str, **fields) -> None:
-        if self._build.wrapped:
-            return
-        build = self._build.build_number
-        self._reporter.report(runs, status, build=int(build) if build and build.isdigit()
-                              else None, url=self._build.build_url, **fields)
+    def _say(self, message: str) -> None:
+        print(f"{self.task}: {message}", file=sys.stderr)

@@ -1,9 +1,11 @@
 """The job side of a (run, task): what a build reports, and the wrapper that reports it.
 
 A build reports ``running`` when it starts and ``done`` or ``failed`` when it
-ends. Each report is kept twice, in one write: a ``job`` event point (the
-history Grafana plots, stamped with the wall clock) and the (run, task) ``run``
-point the scheduler reads, overwritten in place (see docs/schema.md).
+ends: :func:`run_build` is that lifecycle, the one the build wrapper
+(``ecalautomation.py run``) and :class:`~ecaljenkins.handler.Handler` both use.
+Each report is kept twice, in one write: a ``job`` event point (the history
+Grafana plots, stamped with the wall clock) and the (run, task) ``run`` point
+the scheduler reads, overwritten in place (see docs/schema.md).
 
 Builds report from Jenkins agents, where InfluxDB may be briefly unreachable:
 :func:`reporting_influx` gives a client that keeps retrying for a bounded time,
@@ -14,18 +16,23 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Mapping
+from typing import BinaryIO, Callable, Iterable, Mapping
 
 from .campaign import RunCtrl
-from .errors import InputError, NotFound
+from .errors import EcalError, InputError, NotFound, ServerError
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .schema import (FRESH_ATTEMPT, IN_FLIGHT, REPORT_STATUSES, RESERVED_FIELDS, Status,
                      job_point, run_point)
 from .settings import WRAPPER_ENV, BuildEnv, Settings, current
+
+#: longest failure reason recorded (the first line of the exception)
+MAX_REASON = 500
 FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FIELD_VALUE = 4096
 
@@ -129,6 +136,84 @@ class Reporter:
         self._check_rows([int(run)])
         self.influx.write([run_point(self.campaign, self.task, run, None, time.time(),
                                      output=str(path))])
+
+
+# --- the lifecycle of a build ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the work of a build ended: ``done`` or ``failed``, and the fields reported.
+
+    ``code`` is the exit status the build ends with.
+    """
+
+    status: Status
+    fields: dict = field(default_factory=dict)
+    code: int = 0
+
+    @classmethod
+    def of_exit(cls, code: int, **fields) -> "Outcome":
+        """A command's exit status: 0 is done, anything else failed ("exit code N")."""
+        if code == 0:
+            return cls(Status.DONE, dict(fields, exit_code=0), 0)
+        return cls(Status.FAILED, dict(fields, exit_code=code, reason=f"exit code {code}"),
+                   code)
+
+    @classmethod
+    def of_exception(cls, err: BaseException) -> "Outcome":
+        """The work raised: failed, with "<Type>: <first line>" as the reason."""
+        first = (str(err).strip().splitlines() or [""])[0]
+        return cls(Status.FAILED, {"reason": f"{type(err).__name__}: {first}"[:MAX_REASON]},
+                   1)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_build(reporter: Reporter | None, runs: list[int], work: Callable[[], Outcome], *,
+              build: int | None = None, url: str | None = None,
+              say: Callable[[str], None] = _to_stderr) -> Outcome:
+    """Report ``running``, do ``work``, report its outcome: the lifecycle of a build.
+
+    One policy for every build, whether the wrapper runs a command or a Handler
+    processes runs:
+
+    * bad input at the first report (a campaign, task or run without a row)
+      stops the build before the work: the error is raised;
+    * a report InfluxDB cannot take, even after the reporter's retries
+      (:class:`~ecaljenkins.errors.ServerError`), is a warning, never a change of
+      the build's result: the work still runs and its outcome is the build's
+      exit status. The scheduler then takes the result from the executor
+      (Jenkins' build result, a local build's exit status);
+    * ``work`` raising is a failed outcome with the exception's first line as
+      the reason (our own typed errors in one line, anything else with its
+      traceback, for the build log).
+
+    ``reporter`` None: the build wrapper reports this build, only the work runs.
+    ``say`` shows a one-line warning or error (the build's stderr by default).
+    """
+    def report(status: Status, **fields) -> None:
+        if reporter is None:
+            return
+        try:
+            reporter.report(runs, status, build=build, url=url, **fields)
+        except ServerError as err:
+            say(f"warning: could not report {reporter.task} {status} for run(s) "
+                 f"{','.join(map(str, runs))}: {err} (the scheduler will take the result "
+                 "from Jenkins or the local executor)")
+
+    report(Status.RUNNING)
+    try:
+        outcome = work()
+    except Exception as err:  # the work's own failure: reported, not raised
+        if isinstance(err, EcalError):
+            say(f"error: {err}")
+        else:
+            traceback.print_exc()
+        outcome = Outcome.of_exception(err)
+    report(outcome.status, **outcome.fields)
+    return outcome
 
 
 # --- reprocessing ------------------------------------------------------------------

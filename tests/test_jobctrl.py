@@ -123,7 +123,8 @@ def test_run_wrapper_keeps_the_command_status_when_influxdb_is_down(run_cli, db,
                       command, extra_env=down)
         assert res.code == code, res
         assert "could not report reco running" in res.err
-        assert "the scheduler will take the result from Jenkins" in res.err
+        assert "the scheduler will take the result from Jenkins or the local executor" \
+            in res.err
 
 
 def test_run_wrapper_needs_a_command(run_cli, db, camp):
@@ -212,7 +213,9 @@ def test_handler_without_a_run_says_so(db, camp, tmp_path, env):
     assert proc.returncode == 2 and "no run to process" in proc.stderr
 
 
-def test_handler_with_influxdb_down_says_so_in_one_line(db, camp, tmp_path, env):
+def test_handler_with_influxdb_down_still_works_and_fails_only_what_needs_it(db, camp,
+                                                                           tmp_path, env):
+    """The one policy of run_build: unreported is a warning, the work's result decides."""
     import os
     script = tmp_path / "workflow.py"
     script.write_text(HANDLERS.format(fail=0, out=tmp_path))
@@ -220,8 +223,24 @@ def test_handler_with_influxdb_down_says_so_in_one_line(db, camp, tmp_path, env)
                 ECAL_REPORT_RETRY="0.2")
     proc = run_recorded([sys.executable, str(script), "reco", "--db", db, "-c", "c1",
                          "--run", str(R)], env=down)
+    unreachable = f"cannot reach InfluxDB at {down['ECAL_INFLUXDB_URL']} (ConnectionError)"
+    later = "(the scheduler will take the result from Jenkins or the local executor)"
+    # the run was processed, but registering its output needs InfluxDB: that run failed
+    assert (tmp_path / f"reco-{R}.root").exists()
     assert proc.returncode == 1, proc
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"reco: error: cannot report running for run(s) {R}: cannot reach InfluxDB at "
-        f"{down['ECAL_INFLUXDB_URL']} (ConnectionError)"]
+        f"reco: warning: could not report reco running for run(s) {R}: {unreachable} {later}",
+        f"reco: error: {unreachable}",
+        f"reco: warning: could not report reco failed for run(s) {R}: {unreachable} {later}"]
+
+
+def test_handler_refuses_a_run_without_the_task_before_working(db, camp, tmp_path, env):
+    script = tmp_path / "workflow.py"
+    script.write_text(HANDLERS.format(fail=0, out=tmp_path))
+    proc = run_recorded([sys.executable, str(script), "reco", "--db", db, "-c", "c1",
+                         "--run", "999999"])
+    assert proc.returncode == 2, proc
+    assert proc.stderr == ("reco: error: run 999999 does not have task 'reco' in campaign "
+                           f"'c1' (database '{db}')\n")
+    assert not (tmp_path / "reco-999999.root").exists()

@@ -1,11 +1,11 @@
 """``jobctrl`` and ``run``: what a build says about itself (the job side).
 
-``run`` is the wrapper every generated Jenkins job calls: it reports ``running``,
-runs the workflow's command with the run(s) in its environment, copies the
-output to a log file, and reports ``done`` or ``failed`` with the exit status
-and the log location. A report that cannot reach InfluxDB, even after retrying,
-does not change the build's result: the scheduler then takes the outcome from
-Jenkins.
+``run`` is the wrapper every generated Jenkins job calls: it runs the
+workflow's command with the run(s) in its environment and its output copied to
+a log file, through the build lifecycle of :func:`ecaljenkins.jobctrl.run_build`
+(report ``running``, run, report ``done`` or ``failed`` with the exit status
+and the log location; a report InfluxDB cannot take is a warning that never
+changes the build's result).
 """
 
 import argparse
@@ -13,13 +13,14 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError, ServerError
-from ..jobctrl import (REPORT_STATUSES, Reporter, build_env, default_log_path,
-                       parse_fields, prepare_log, reporting_influx, run_command)
-from .common import require_campaign, subcommand, warn
+from ..errors import InputError
+from ..jobctrl import (Outcome, Reporter, build_env, default_log_path, parse_fields,
+                       prepare_log, reporting_influx, run_build, run_command)
 from ..names import parse_int
 from ..registry import parse_run, parse_runs
+from ..schema import REPORT_STATUSES
 from ..settings import BuildEnv
+from .common import require_campaign, subcommand
 
 
 def register(sub) -> None:
@@ -78,31 +79,15 @@ def run(args) -> int:
     reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
                         args.task)
     db = reporter.influx.db
-    env = BuildEnv.from_env()
-    build, url = _build_number(env.build_number), env.build_url
+    job = BuildEnv.from_env()
+    build, url = _build_number(job.build_number), job.build_url
     log = Path(args.log) if args.log else default_log_path(db, reporter.campaign, args.task,
-                                                         runs, args.settings, env)
+                                                         runs, args.settings, job)
     prepare_log(log)
-    _report(reporter, runs, "running", build=build, url=url)
     env = build_env(os.environ, db, reporter.campaign, args.task, runs)
-    code = run_command(command, env, log, sys.stdout.buffer)
-    outcome = "done" if code == 0 else "failed"
-    extra = {"reason": f"exit code {code}"} if code else {}
-    _report(reporter, runs, outcome, build=build, url=url, log=str(log.resolve()),
-            exit_code=code, **extra)
-    return code
 
+    def work() -> Outcome:
+        return Outcome.of_exit(run_command(command, env, log, sys.stdout.buffer),
+                               log=str(log.resolve()))
 
-def _report(reporter: Reporter, runs, status: str, **fields) -> None:
-    """Report, but never let a server failure change the build's own result.
-
-    Bad input (an unknown campaign, task or run) is not a failure of the server:
-    it stops the wrapper before the command runs (exit 2), instead of a build
-    that works for nothing.
-    """
-    try:
-        reporter.report(runs, status, **fields)
-    except ServerError as err:
-        warn(f"could not report {reporter.task} {status} for run(s) "
-             f"{','.join(map(str, runs))}: {err} (the scheduler will take the result "
-             "from Jenkins)")
+    return run_build(reporter, runs, work, build=build, url=url).code
