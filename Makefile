@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench influxd clean
+.PHONY: test demo bench influxd htcondor clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ influxd:
 		exit 2; \
 	fi
 
-test: $(STAMP) influxd
+# The private HTCondor pool's Debian 13 root filesystem (ecaljenkins/localcondor.py), built
+# once (about 30 s) into $$ECAL_CONDOR_ROOTFS, default /var/cache/ecaljenkins/condor-rootfs.
+# Where the pool cannot be had (not root, no Debian mirror) it says why and goes on.
+htcondor: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && [ ! -x /usr/sbin/condor_master ] && ! command -v mmdebstrap >/dev/null 2>&1; then \
+		echo "installing mmdebstrap (Debian package)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap) >/dev/null; \
+	fi
+	@$(BIN)/python -m ecaljenkins.localcondor
+
+test: $(STAMP) influxd htcondor
 	$(BIN)/python -m pytest -q
 
 # The whole system end to end on this machine (ecaljenkins/demo.py), outputs in

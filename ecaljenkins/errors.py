@@ -41,6 +41,11 @@ class ConfigError(InputError):
     """A broken catalogue/workflow file or a missing/wrong environment variable."""
 
 
+class CondorUnavailable(ConfigError):
+    """This machine lacks what a private HTCondor pool needs (root, a Debian mirror,
+    mmdebstrap, the Python bindings): the message names what is missing."""
+
+
 # --- the servers failed: retry later or call an admin (exit 1) --------------
 
 class ServerError(EcalError):
@@ -57,6 +62,10 @@ class InfluxUnreachable(InfluxError):
 
 class InfluxAuthError(InfluxError):
     """Wrong InfluxDB credentials, or a privilege the user lacks."""
+
+
+class CondorError(ServerError):
+    """HTCondor failed: a pool that does not start, a root filesystem that does not build."""
 
 
 class RegistryError(ServerError):
