@@ -4,4 +4,5 @@ Test modules never import this file: they use fixtures by name and import
 helpers from ``fixtures.*``, ``jenkins_fake`` and ``scheduling``.
 """
 
-pytest_plugins = ["fixtures.leaks", "fixtures.influx", "fixtures.cli", "jenkins_fake"]
+pytest_plugins = ["fixtures.leaks", "fixtures.influx", "fixtures.cli", "fixtures.condor",
+                  "jenkins_fake"]
