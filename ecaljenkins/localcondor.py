@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .errors import CondorError, CondorUnavailable
 from .localinflux import free_port
+from .settings import Settings, current
 
 DEFAULT_ROOTFS = "/var/cache/ecaljenkins/condor-rootfs"
 #: the Debian release whose ``minicondor`` (23.9.6) the root filesystem holds
@@ -105,9 +106,9 @@ _NOT_ROOT = ("not root: the private HTCondor pool needs root (chroot and mounts,
              f"as uid {JOB_UID})")
 
 
-def rootfs_path() -> Path:
+def rootfs_path(settings: Settings | None = None) -> Path:
     """Where the Debian 13 root filesystem is cached (``ECAL_CONDOR_ROOTFS`` overrides)."""
-    return Path(os.environ.get("ECAL_CONDOR_ROOTFS") or DEFAULT_ROOTFS)
+    return Path(current(settings).condor_rootfs or DEFAULT_ROOTFS)
 
 
 def native() -> bool:
@@ -115,14 +116,14 @@ def native() -> bool:
     return os.access(NATIVE_MASTER, os.X_OK)
 
 
-def debian_mirror(apt_dir: str = APT_SOURCES) -> str:
+def debian_mirror(apt_dir: str = APT_SOURCES, settings: Settings | None = None) -> str:
     """The Debian archive URI the machine's apt is configured with (not the security one).
 
     The root filesystem is built from it, so a machine behind a local mirror builds
     from that mirror; ``ECAL_CONDOR_MIRROR`` overrides.
     """
-    if os.environ.get("ECAL_CONDOR_MIRROR"):
-        return os.environ["ECAL_CONDOR_MIRROR"]
+    if current(settings).condor_mirror:
+        return current(settings).condor_mirror
     apt = Path(apt_dir)
     for path in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in path.read_text(errors="replace").split("\n\n"):

@@ -74,6 +74,8 @@ class Settings:
     | `ECAL_TEMPLATES` | the jinja2 templates (default: the ones shipped in the package, `templates/` of a checkout) |
     | `ECAL_LOG_DIR` | where `run` and the local executor write build logs (default `./logs`) |
     | `ECAL_TEST_INFLUXD` | the `influxd` binary of the local server (`make demo`, the tests; default: `influxd` on the PATH) |
+    | `ECAL_CONDOR_ROOTFS` | the Debian 13 root filesystem of the private HTCondor pool of the tests (`make htcondor`; default `/var/cache/ecaljenkins/condor-rootfs`) |
+    | `ECAL_CONDOR_MIRROR` | the Debian mirror that root filesystem is built from (default: the one apt is configured with) |
 
     The README's table is this one (a test compares them). Secrets are left out
     of ``repr``. Each field holds the variable's text; typed values come from
@@ -100,6 +102,8 @@ class Settings:
     templates: str | None = _var("ECAL_TEMPLATES")
     log_dir: str | None = _var("ECAL_LOG_DIR")
     test_influxd: str | None = _var("ECAL_TEST_INFLUXD")
+    condor_rootfs: str | None = _var("ECAL_CONDOR_ROOTFS")
+    condor_mirror: str | None = _var("ECAL_CONDOR_MIRROR")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
