@@ -13,6 +13,7 @@ import pytest
 
 from ecaljenkins.errors import CondorUnavailable
 from ecaljenkins.localcondor import LocalCondor, debian_mirror
+from fixtures.leaks import record_output
 
 WAIT = 60  # seconds a job gets to reach a state (about 1 s is typical)
 
@@ -94,7 +95,8 @@ def test_condor_tools_remove_with_a_reason(condor_pool):
     """``condor_rm -reason`` (the pool's own tools) records RemoveReason; the 25.x
     bindings' ``act(..., reason=)`` does not against these 23.9 daemons."""
     cluster, _ = submit(condor_pool, "removed-by-tool", "sleep 600")
-    condor_pool.command("condor_rm", "-reason", "cancelled by the test", str(cluster))
+    done = condor_pool.command("condor_rm", "-reason", "cancelled by the test", str(cluster))
+    record_output(done.stdout, done.stderr)
     ad = wait_history(condor_pool, cluster)
     assert ad["JobStatus"] == condor_pool.htcondor.JobStatus.REMOVED
     assert ad["RemoveReason"].startswith("cancelled by the test")
