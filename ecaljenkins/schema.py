@@ -33,8 +33,23 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class JobStatus(StrEnum):
+    """The status of one job of a (run, task) (docs/schema.md, "Jobs"): ``idle`` (submitted,
+    waiting) -> ``running`` -> ``done``|``failed``; a failed job resubmitted is idle again.
+
+    The (run, task) row rolls its jobs up (:mod:`ecaljenkins.taskjobs`).
+    """
+
+    IDLE = "idle"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 #: every status, in lifecycle order (the columns of tables and reports)
 STATUSES = tuple(Status)
+#: every status of a job, in lifecycle order
+JOB_STATUSES = tuple(JobStatus)
 #: statuses a build reports about itself; ``new`` and ``queued`` belong to the scheduler
 REPORT_STATUSES = (Status.RUNNING, Status.DONE, Status.FAILED)
 #: a build exists for the (run, task): resetting it would start a second one
@@ -48,7 +63,9 @@ FAILURE_FIELDS = ("attempt", "reason", "url", "log", "build")
 #: ``run`` fields whose meaning and type the lifecycle owns: a build cannot overwrite them
 RESERVED_FIELDS = frozenset({
     "time", "campaign", "task", "run", "status", "build", "url", "attempt", "fill", "era",
-    "updated", "queue_id", "trigger", "relaunched", "exit_code"})
+    "updated", "queue_id", "trigger", "relaunched", "exit_code", "jid", "runs", "jobs"})
+#: tags of a job point a job's own identifying tags may not replace
+JOB_KEY_TAGS = ("campaign", "task", "jid")
 #: what a new build of a (run, task) starts from: nothing left of the previous one
 FRESH_ATTEMPT = {"queue_id": 0, "build": 0, "url": "", "reason": "", "trigger": "",
                  "relaunched": 0, "log": "", "output": ""}
@@ -185,9 +202,24 @@ def runinfo_point(campaign: str, run: int, fill: int, era: str, rtypes: Iterable
 
 def job_point(campaign: str, task: str, run: int, status: Status | str, when_ns: int,
               **fields) -> Point:
-    """A ``job`` event: one report about one run, stamped with the wall clock."""
+    """A ``job`` event: one report of a build about one run, stamped with the wall clock."""
     return Point("job", (("campaign", campaign), ("task", task)),
                  {"run": int(run), "status": Status(status).value, **fields}, when_ns)
+
+
+def task_job_point(campaign: str, task: str, jid: str, runs: Iterable[int],
+                   status: JobStatus | str, when_ns: int, tags: Iterable[tuple[str, str]] = (),
+                   **fields) -> Point:
+    """A ``job`` event of one job of a task (jobs of many runs: ``runs``, its first in ``run``).
+
+    The job is the series ``(campaign, task, jid, *tags)``: its latest point is
+    its status. ``runs`` lists every run it works on (``run``, the first, keeps
+    the measurement countable per report like a build's events).
+    """
+    runs = sorted(int(run) for run in runs)
+    return Point("job", (("campaign", campaign), ("task", task), ("jid", jid), *tags),
+                 {"run": runs[0], "runs": ",".join(map(str, runs)),
+                  "status": JobStatus(status).value, **fields}, when_ns)
 
 
 def lock_point(holder: str, expires: float) -> Point:

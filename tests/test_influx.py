@@ -118,6 +118,8 @@ def test_every_builder_encodes_like_influxdb_client():
              schema.run_point("c", "t1", 355100, None, 2.0, queue_id=4),
              schema.runinfo_point("c", 355100, 8000, "Run2022C", ["all"], {"fill": 8000}),
              schema.job_point("c", "t1", 355100, "done", 9, build=3, url="u"),
+             schema.task_job_point("c", "t1", "7", [355101, 355100], "idle", 11,
+                                   (("fill", "8000"), ("run", "355100")), output="a,b"),
              schema.lock_point("host:1", 10.0)]
     for ours in built:
         theirs = Point(ours.measurement)
@@ -127,10 +129,11 @@ def test_every_builder_encodes_like_influxdb_client():
             theirs.field(key, value)
         assert ours.to_line_protocol() == theirs.time(ours.time).to_line_protocol()
     assert [p.measurement for p in built] == ["campaign", "rtype", "workflow", "run", "run",
-                                              "runinfo", "job", "lock"]
+                                              "runinfo", "job", "job", "lock"]
     assert built[3].fields == {"status": "new", "updated": 1.5, "fill": 8000,
                                "era": "Run2022C", "attempt": 0}
     assert type(built[3].fields["status"]) is str
+    assert (built[7].fields["run"], built[7].fields["runs"]) == (355100, "355100,355101")
 
 
 def test_points_written_are_read_back(client):
