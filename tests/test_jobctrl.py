@@ -1,10 +1,13 @@
 """The job side: ``jobctrl`` reports, the ``run`` build wrapper, and a Handler subclass."""
 
+import argparse
+import json
 import sys
 import textwrap
 
 import pytest
 
+from ecaljenkins.cli import automation
 from ecaljenkins.localinflux import free_port
 from ecaljenkins.workflows import Workflow
 
@@ -162,7 +165,6 @@ HANDLERS = textwrap.dedent('''
 
 
 def test_handler_subclass_end_to_end(run_cli, db, client, camp, tmp_path, env):
-    import json
     import os
     script = tmp_path / "workflow.py"
     script.write_text(HANDLERS.format(fail=R + 2, out=tmp_path))
@@ -244,3 +246,74 @@ def test_handler_refuses_a_run_without_the_task_before_working(db, camp, tmp_pat
     assert proc.stderr == ("reco: error: run 999999 does not have task 'reco' in campaign "
                            f"'c1' (database '{db}')\n")
     assert not (tmp_path / "reco-999999.root").exists()
+
+
+#: what the build side must never import: the scheduler side's heavy libraries
+SCHEDULER_SIDE = ("jenkins_jobs", "jinja2", "influxdb_client", "jenkins",
+                  "ecaljenkins.scheduler", "ecaljenkins.executors", "ecaljenkins.jobs")
+IMPORTED = textwrap.dedent('''
+    import json, sys
+    from ecaljenkins.cli.automation import main
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exit:   # --help
+        code = exit.code
+    print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)
+''')
+
+
+def _imported(*argv) -> tuple[int, set[str]]:
+    """Exit status and every module a command line of ecalautomation.py imported."""
+    proc = run_recorded([sys.executable, "-c", IMPORTED, *argv])
+    code, modules = json.loads(proc.stderr.strip().splitlines()[-1])
+    return code, set(modules)
+
+
+def _of(modules: set[str], roots) -> list[str]:
+    return sorted(m for m in modules if any(m == r or m.startswith(r + ".") for r in roots))
+
+
+def test_build_side_commands_import_nothing_of_the_scheduler_side(db, camp, tmp_path, env):
+    """``jobctrl`` and ``run`` start for every build: the start-up test of issue 10 (the
+    times are in ``make bench``; here, what is imported)."""
+    for argv in (["jobctrl", "--help"], ["run", "--help"]):
+        code, modules = _imported(*argv)
+        # --help needs not even the InfluxDB client (requests)
+        assert (code, _of(modules, SCHEDULER_SIDE + ("requests",))) == (0, []), argv
+    code, modules = _imported("--db", db, "-c", "c1", "jobctrl", "--task", "reco", "--run",
+                              str(R), "--running")
+    assert (code, _of(modules, SCHEDULER_SIDE)) == (0, [])
+    assert "requests" in modules   # it did report: the check sees a real command's imports
+    code, modules = _imported("--db", db, "-c", "c1", "run", "--task", "reco", "--run", str(R),
+                              "--log", str(tmp_path / "x.log"), "--", "true")
+    assert (code, _of(modules, SCHEDULER_SIDE)) == (0, [])
+    assert rows(camp, "reco")[R]["status"] == "done"
+    code, modules = _imported("schedule", "--help")
+    assert code == 0 and _of(modules, ("ecaljenkins.scheduler",))
+
+
+class Registered:
+    """Stands for argparse's sub-parsers: records the names a verb group registers."""
+
+    def __init__(self):
+        self.names = []
+        self._sub = argparse.ArgumentParser().add_subparsers()
+
+    def add_parser(self, name, **kwargs):
+        self.names.append(name)
+        return self._sub.add_parser(name, **kwargs)
+
+
+def test_each_verb_group_registers_the_commands_automation_lists():
+    """cli/automation.py imports a group by the COMMANDS table: it must say what they do."""
+    for command, name in automation.COMMANDS.items():
+        (group,) = automation.groups(command)
+        group.register(registered := Registered())
+        assert group.__name__ == f"ecaljenkins.cli.{name}"
+        assert registered.names == [c for c, g in automation.COMMANDS.items() if g == name]
+    assert automation.command_of(["--db", "d", "-c", "run", "--debug", "jobctrl", "-x"]) == \
+        "jobctrl"
+    assert automation.command_of(["--camp", "schedule", "--db=x", "-cY", "run"]) == "run"
+    assert automation.command_of(["--debug"]) is None
+    assert [g.__name__ for g in automation.GROUPS] == ["ecaljenkins.cli.schedule",
+                                                       "ecaljenkins.cli.jobctrl"]

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..jobctrl import (Outcome, Reporter, build_env, default_log_path, parse_fields,
-                       prepare_log, reporting_influx, run_build, run_command)
 from ..names import parse_int
-from ..registry import parse_run, parse_runs
 from ..schema import REPORT_STATUSES
 from ..settings import BuildEnv
 from .common import require_campaign, subcommand
+
+# The library (the InfluxDB client and requests, the run registry) is imported by
+# the commands, not here: `--help` and every build start pay only for what they use.
 
 
 def register(sub) -> None:
@@ -53,6 +53,7 @@ def _run_options(parser) -> None:
 
 
 def _runs(args) -> list[int]:
+    from ..registry import parse_run, parse_runs
     return [parse_run(args.run)] if args.run is not None else parse_runs(args.runs)
 
 
@@ -61,6 +62,7 @@ def _build_number(value) -> int | None:
 
 
 def jobctrl(args) -> None:
+    from ..jobctrl import Reporter, parse_fields, reporting_influx
     runs = _runs(args)
     fields = parse_fields(args.fields)
     env = BuildEnv.from_env()
@@ -72,6 +74,8 @@ def jobctrl(args) -> None:
 
 
 def run(args) -> int:
+    from ..jobctrl import (Outcome, Reporter, build_env, default_log_path, prepare_log,
+                           reporting_influx, run_build, run_command)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InputError("no command to run: give it after '--'")
