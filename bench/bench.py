@@ -12,7 +12,11 @@ influxd and measures, side by side with the pattern each one replaces:
 
 then triggering: builds per second through the real Jenkins executor against a
 local Jenkins answering with a fixed latency, with and without max_in_flight
-caps. Timings are the best of ``--repeat`` attempts. Loopback only.
+caps; then encoding 200,000 points to line protocol, ``schema.Point`` against
+influxdb-client's public ``Point.to_line_protocol()``; then the start-up of the
+build-side commands (``ecalautomation.py jobctrl --help``, ``run --help``)
+beside a bare ``python -c pass``, the median of several starts. Timings are the
+best of ``--repeat`` attempts. Loopback only.
 
 Run: ``python bench/bench.py [--sizes 1000,10000,50000] [--quick]``.
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -36,7 +42,7 @@ from ecaljenkins.influx import Influx, gc_paused
 from ecaljenkins.localinflux import LocalInfluxd
 from ecaljenkins.names import quote_str
 from ecaljenkins.scheduler import Scheduler
-from ecaljenkins.schema import ROW_FIELDS, new_run_point
+from ecaljenkins.schema import ROW_FIELDS, new_run_point, runinfo_point
 
 from latency_jenkins import LatencyJenkins
 from synthetic import progress_lines, runs, workflows
@@ -314,6 +320,76 @@ def measure_triggering(server: LocalInfluxd, n_tasks: int, latency: float,
     return results
 
 
+#: runs whose injection points the encoding benchmark encodes (x 20 tasks, + runinfo)
+ENCODED_RUNS = 10_000
+#: starts of each command timed by the start-up benchmark (the median is kept)
+STARTS = 15
+
+
+def measure_encoding(repeat: int, log) -> tuple[int, float, float]:
+    """Points, and seconds to encode them: (count, schema.Point, influxdb-client).
+
+    The points ``RunCtrl.inject`` writes for ENCODED_RUNS runs (a ``run`` point
+    per task, a ``runinfo`` point per run), through this project's encoder and through
+    influxdb-client's public one, which the tests hold it to.
+    """
+    from influxdb_client import Point as ClientPoint
+    year = runs(ENCODED_RUNS)
+    ours = []
+    for run in year:
+        ours += [new_run_point(CAMPAIGN, f"task{i:02d}", run.number, run.fill, run.era, 1.7e9)
+                 for i in range(20)]
+        ours.append(runinfo_point(CAMPAIGN, run.number, run.fill, run.era, ["all"], run.attrs))
+    theirs = [ClientPoint.from_dict({"measurement": p.measurement, "tags": dict(p.tags),
+                                     "fields": p.fields, "time": p.time}) for p in ours]
+    log(f"encoding {len(ours):,} points, both encoders")
+    own_s, client_s = _best(repeat, lambda: [p.to_line_protocol() for p in ours],
+                            lambda: [p.to_line_protocol() for p in theirs])
+    return len(ours), own_s, client_s
+
+
+def _command(*args: str) -> list[str]:
+    """``ecalautomation.py ARGS`` as installed beside this Python (else ``-m``)."""
+    script = os.path.join(os.path.dirname(sys.executable), "ecalautomation.py")
+    if os.path.exists(script):
+        return [script, *args]
+    return [sys.executable, "-m", "ecaljenkins.cli.automation", *args]
+
+
+def measure_startup(log) -> dict[str, float]:
+    """Median seconds from exec to exit of each command, over STARTS starts."""
+    commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                "ecalautomation.py jobctrl --help": _command("jobctrl", "--help"),
+                "ecalautomation.py run --help": _command("run", "--help"),
+                "ecalautomation.py schedule --help": _command("schedule", "--help")}
+    log(f"start-up: {STARTS} starts of each of {len(commands)} commands")
+    times = {name: [] for name in commands}
+    for _ in range(STARTS):
+        for name, argv in commands.items():   # in turns: each sees the same load
+            started = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def encoding_table(points: int, own_s: float, client_s: float) -> str:
+    return _table([
+        ["encoding", "points", "s", "us per point", "note"],
+        ["schema.Point", f"{points:,}", f"{own_s:.2f}", f"{own_s / points * 1e6:.2f}",
+         "this project's encoder (what Influx.write sends)"],
+        ["influxdb_client.Point", f"{points:,}", f"{client_s:.2f}",
+         f"{client_s / points * 1e6:.2f}", "its public to_line_protocol(), the same lines"],
+    ])
+
+
+def startup_table(startup: dict[str, float]) -> str:
+    bare = startup["python -c pass"]
+    return _table([["start-up", "median ms", "x python", "note"]] + [
+        [name, f"{seconds * 1000:.0f}", f"{seconds / bare:.1f}",
+         f"median of {STARTS} starts" if name == "python -c pass" else ""]
+        for name, seconds in startup.items()])
+
+
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -371,12 +447,17 @@ def trigger_table(results: list[TriggerResult], latency: float) -> str:
     return _table(rows)
 
 
-def final_line(result: SizeResult) -> str:
+def final_line(result: SizeResult, encoding: tuple[int, float, float],
+               startup: dict[str, float]) -> str:
     return (f"bench: runs={result.runs} tasks={result.tasks} cycle_s={result.cycle_s:.3f} "
             f"floor_s={result.floor_s:.3f} cycle_over_floor={result.cycle_over_floor:.2f} "
             f"naive_over_cycle={result.naive_over_cycle:.0f} "
             f"queries_per_campaign={result.cycle_queries} "
-            f"inject_speedup={result.inject_speedup:.0f} peak_mb={result.peak_mb:.0f}")
+            f"inject_speedup={result.inject_speedup:.0f} peak_mb={result.peak_mb:.0f} "
+            f"encode_speedup={encoding[2] / encoding[1]:.1f} "
+            f"python_ms={startup['python -c pass'] * 1000:.0f} "
+            f"jobctrl_help_ms={startup['ecalautomation.py jobctrl --help'] * 1000:.0f} "
+            f"run_help_ms={startup['ecalautomation.py run --help'] * 1000:.0f}")
 
 
 def parse_args(argv):
@@ -414,11 +495,18 @@ def main(argv=None) -> int:
     with LocalInfluxd() as server:
         sizes = [measure_size(server, n, args.tasks, args, log) for n in args.sizes]
         triggering = measure_triggering(server, args.tasks, args.latency, log)
+    encoding = measure_encoding(args.repeat, log)
+    startup = measure_startup(log)
     print(size_table(sizes))
     print()
     print(trigger_table(triggering, args.latency))
     print()
-    print(final_line(next((r for r in sizes if r.runs == 10_000), sizes[-1])))
+    print(encoding_table(*encoding))
+    print()
+    print(startup_table(startup))
+    print()
+    print(final_line(next((r for r in sizes if r.runs == 10_000), sizes[-1]), encoding,
+                     startup))
     return 0
 
 

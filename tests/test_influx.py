@@ -122,12 +122,9 @@ def test_every_builder_encodes_like_influxdb_client():
                                    (("fill", "8000"), ("run", "355100")), output="a,b"),
              schema.lock_point("host:1", 10.0)]
     for ours in built:
-        theirs = Point(ours.measurement)
-        for key, value in ours.tags:
-            theirs.tag(key, value)
-        for key, value in ours.fields.items():
-            theirs.field(key, value)
-        assert ours.to_line_protocol() == theirs.time(ours.time).to_line_protocol()
+        theirs = Point.from_dict({"measurement": ours.measurement, "tags": dict(ours.tags),
+                                  "fields": ours.fields, "time": ours.time})
+        assert ours.to_line_protocol() == theirs.to_line_protocol()
     assert [p.measurement for p in built] == ["campaign", "rtype", "workflow", "run", "run",
                                               "runinfo", "job", "job", "lock"]
     assert built[3].fields == {"status": "new", "updated": 1.5, "fill": 8000,
