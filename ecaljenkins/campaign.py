@@ -213,7 +213,10 @@ class RunCtrl:
 
     def create_rtype(self, rtype: str, filters: list[str], tasks: Iterable[str] = (),
                      definitions: dict | None = None) -> Campaign:
-        """Add a run type; ``definitions`` maps task -> workflow JSON to record."""
+        """Add a run type; ``definitions`` maps task -> workflow JSON to record.
+
+        The campaign only: :func:`ecaljenkins.jobsync.create_rtype` is ``rtype-create``.
+        """
         check_name(rtype, "run type")
         tasks = [check_name(t, "task") for t in dict.fromkeys(tasks)]
         parsed = parse_all(filters)
@@ -236,6 +239,8 @@ class RunCtrl:
         Added tasks apply to runs injected from now on; with ``backfill`` the runs
         already in the campaign that match the run type get them too (status new).
         ``refresh`` re-records the definition of already active tasks on purpose.
+        This changes the campaign only: :func:`ecaljenkins.jobsync.update_rtype` also
+        takes the definitions from the catalogue and keeps the Jenkins jobs in step.
         """
         check_name(rtype, "run type")
         add = [check_name(t, "task") for t in dict.fromkeys(add)]

@@ -5,6 +5,12 @@ campaign* (not the current catalogue), so a reprocessing keeps running the
 definition it was started with. Every change of the active tasks re-renders the
 campaign's file; when Jenkins is configured the change is pushed as well,
 otherwise only the files are written and the caller says so.
+
+:func:`create_rtype` and :func:`update_rtype` are what ``rtype-create`` and
+``rtype-update`` do, whole: check what the jobs will need, record the workflow
+definitions, change the campaign, re-render and push. A Python user calls them
+rather than :meth:`RunCtrl.update_rtype <ecaljenkins.campaign.RunCtrl.update_rtype>`,
+which changes the campaign only.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jenkins_server, jobs
-from .errors import ConfigError
-from .campaign import Campaign, RunCtrl, list_campaigns
+from .campaign import Campaign, RtypeChange, RunCtrl, list_campaigns
+from .errors import ConfigError, InputError
 from .names import did_you_mean, job_name
 from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
@@ -146,3 +152,64 @@ def add_definitions(tasks, workflows_path: str | None = None,
     if not tasks:
         return {}, []
     return catalogue_definitions(tasks, load_catalogue(workflows_path, settings))
+
+
+# --- run types and their jobs, in step --------------------------------------------------
+
+@dataclass
+class RtypeResult:
+    """What a run type change did: to the campaign, and to its Jenkins jobs."""
+
+    change: RtypeChange
+    #: things the user should know, none of them an error (unknown workflow, no-op add)
+    warnings: list[str] = field(default_factory=list)
+    #: the re-rendered (and maybe pushed) jobs; None when the active tasks did not change
+    jobs: SyncResult | None = None
+
+
+def create_rtype(ctrl: RunCtrl, rtype: str, filters: list[str], tasks=(),
+                 workflows: str | None = None, output: str | None = None,
+                 settings: Settings | None = None) -> RtypeResult:
+    """Add a run type with its active tasks, and keep the campaign's jobs in step.
+
+    The jobs folder and Jenkins settings are checked first (a bad ``JENKINS_URL``
+    leaves the database unchanged); the tasks' definitions are taken from the
+    catalogue (``workflows``, else ``$ECAL_WORKFLOWS``) and recorded with them.
+    """
+    settings = current(settings)
+    tasks = list(dict.fromkeys(tasks))
+    push = preflight(output, settings) if tasks else False
+    before = ctrl.info().active_tasks
+    definitions, warnings = add_definitions(tasks, workflows, settings)
+    ctrl.create_rtype(rtype, filters, tasks, definitions)
+    result = RtypeResult(RtypeChange(added=tasks), warnings)
+    if tasks:
+        result.jobs = sync(ctrl, before, output, push, settings)
+    return result
+
+
+def update_rtype(ctrl: RunCtrl, rtype: str, add=(), remove=(),
+                 filters: list[str] | None = None, backfill: bool = False,
+                 refresh: bool = False, workflows: str | None = None,
+                 output: str | None = None, settings: Settings | None = None) -> RtypeResult:
+    """Change a run type's active tasks or filters, and keep the campaign's jobs in step.
+
+    ``refresh`` records the catalogue's current definition of the run type's
+    tasks again. Checks come first, as in :func:`create_rtype`; tasks no longer
+    active anywhere get their job disabled.
+    """
+    add, remove = list(add), list(remove)
+    if not (add or remove or filters or refresh):
+        raise InputError("nothing to do: give --add, --remove, --filter or --refresh")
+    settings = current(settings)
+    push = preflight(output, settings) if add or remove or refresh else False
+    camp = ctrl.info()
+    refreshed = list(camp.rtype(rtype).tasks) if refresh else []
+    definitions, warnings = add_definitions(add + refreshed, workflows, settings)
+    change = ctrl.update_rtype(rtype, add, remove, filters, backfill, definitions, refreshed)
+    warnings += [f"task {task!r} was already active in run type {rtype!r}"
+                 for task in change.unchanged]
+    result = RtypeResult(change, warnings)
+    if change.added or change.removed or refresh:
+        result.jobs = sync(ctrl, camp.active_tasks, output, push, settings)
+    return result

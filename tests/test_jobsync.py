@@ -2,10 +2,14 @@
 
 import pytest
 
+from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.cli.runctrl import main
+from ecaljenkins.errors import InputError
+from ecaljenkins.jobsync import create_rtype, update_rtype
+from ecaljenkins.settings import Settings
 
 from fixtures.influx import dump
-from jenkins_fake import TOKEN
+from jenkins_fake import TOKEN, URL, USER
 
 CATALOGUE = """
 reco:
@@ -111,3 +115,35 @@ def test_unusable_templates_or_jobs_folder_change_nothing(setup, capsys, monkeyp
     assert code == 2, err
     assert str(blocker / "sub") in err and len(err.strip().splitlines()) == 1
     assert dump(influxd, db) == before
+
+
+def test_the_library_calls_do_what_the_commands_do(setup, client, jenkins, tmp_path):
+    """create_rtype/update_rtype record, re-render and push as rtype-create/-update do,
+    from the settings they are given (not the environment the fixtures set)."""
+    db = setup
+    catalogue = tmp_path / "mine.yaml"
+    catalogue.write_text("reco:\n  command: echo mine\n")
+    settings = Settings(workflows=str(catalogue), jobs_dir=str(tmp_path / "lib-jobs"),
+                        jenkins_url=URL, jenkins_user=USER, jenkins_api_token=TOKEN)
+    ctrl, reco = RunCtrl(client, "c1"), f"ecal-{db}-c1-reco"
+
+    result = create_rtype(ctrl, "cosmics", ["era == Run2022C"], ["reco", "nosuch"],
+                          settings=settings)
+    assert result.change.added == ["reco", "nosuch"]
+    assert result.warnings == ["task 'nosuch' has no workflow definition in the catalogue: "
+                               "it is recorded, but gets no Jenkins job"]
+    assert result.jobs.path == tmp_path / "lib-jobs" / db / "c1.yaml"
+    assert result.jobs.pushed == [reco] and result.jobs.undefined == ["nosuch"]
+    assert "echo mine" in jenkins.jobs[reco].config and not jenkins.jobs[reco].disabled
+
+    result = update_rtype(ctrl, "cosmics", add=["reco"], settings=settings)
+    assert result.warnings == ["task 'reco' was already active in run type 'cosmics'"]
+    assert result.jobs is None
+
+    result = update_rtype(ctrl, "cosmics", remove=["reco"], settings=settings)
+    assert result.change.removed == ["reco"] and result.jobs.disabled == [reco]
+    assert jenkins.jobs[reco].disabled
+    assert list(ctrl.info().rtype("cosmics").tasks) == ["nosuch"]
+
+    with pytest.raises(InputError, match="^nothing to do: give --add"):
+        update_rtype(ctrl, "cosmics", settings=settings)

@@ -1,7 +1,6 @@
 """``rtype-create``, ``rtype-update``, ``rtype-list``: run types and their active tasks."""
 
-from .common import (print_json, print_table, raise_usage, runctrl, split_list, subcommand,
-                     warn)
+from .common import print_json, print_table, runctrl, split_list, subcommand, warn
 
 
 def register(sub) -> None:
@@ -39,48 +38,38 @@ def add_job_options(parser) -> None:
 
 
 def create(args) -> None:
-    from ..jobsync import add_definitions, preflight, sync
+    from ..jobsync import create_rtype
     ctrl = runctrl(args)
-    add = split_list(args.add)
-    push = preflight(args.output, args.settings) if add else False
-    before = ctrl.info().active_tasks
-    definitions, warnings = add_definitions(add, args.workflows, args.settings)
-    ctrl.create_rtype(args.rtype, args.filter, add, definitions)
-    for message in warnings:
+    result = create_rtype(ctrl, args.rtype, args.filter, split_list(args.add), args.workflows,
+                          args.output, args.settings)
+    for message in result.warnings:
         warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
-    if add:
-        report_sync(sync(ctrl, before, args.output, push, args.settings))
+    _report_jobs(result.jobs)
 
 
 def update(args) -> None:
-    from ..jobsync import add_definitions, preflight, sync
+    from ..jobsync import update_rtype
     ctrl = runctrl(args)
-    add, remove = split_list(args.add), split_list(args.remove)
-    if not (add or remove or args.filter or args.refresh):
-        raise_usage("nothing to do: give --add, --remove, --filter or --refresh")
-    push = preflight(args.output, args.settings) if add or remove or args.refresh else False
-    camp = ctrl.info()
-    refresh = list(camp.rtype(args.rtype).tasks) if args.refresh else []
-    definitions, warnings = add_definitions(add + refresh, args.workflows, args.settings)
-    change = ctrl.update_rtype(args.rtype, add, remove, args.filter, args.backfill,
-                               definitions, refresh)
-    for message in warnings:
+    result = update_rtype(ctrl, args.rtype, split_list(args.add), split_list(args.remove),
+                          args.filter, args.backfill, args.refresh, args.workflows,
+                          args.output, args.settings)
+    for message in result.warnings:
         warn(message)
-    for task in change.unchanged:
-        warn(f"task {task!r} was already active in run type {args.rtype!r}")
+    change = result.change
     parts = [f"added {','.join(change.added)}" if change.added else "",
              f"removed {','.join(change.removed)}" if change.removed else "",
              "filters replaced" if args.filter else "",
              f"backfilled {change.backfilled} run tasks" if args.backfill else ""]
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
-    if change.added or change.removed or args.refresh:
-        report_sync(sync(ctrl, camp.active_tasks, args.output, push, args.settings))
+    _report_jobs(result.jobs)
 
 
-def report_sync(result) -> None:
+def _report_jobs(result) -> None:
     """Say what happened to the Jenkins jobs, and how to push them when it did not."""
+    if result is None:
+        return
     if result.path is None:
         print("no Jenkins job: none of the campaign's tasks has a workflow definition")
         return
