@@ -48,7 +48,8 @@ from .filters import matches_all, parse_all
 from .influx import Influx
 from .localinflux import LocalInfluxd
 from .registry import BUNDLED_CATALOGUE, CatalogRegistry
-from .scheduler import BACKOFF, Scheduler
+from .scheduler import Scheduler
+from .scheduler.waits import BackOff
 from .schema import IN_FLIGHT
 
 DB = "demo"
@@ -190,7 +191,7 @@ class Demo:
         in_flight = any(tp.counts.get(status) for tp in plan.tasks.values()
                         for status in IN_FLIGHT)
         backoffs = [(tp.task, wait) for tp in plan.tasks.values() for wait in tp.waiting
-                    if wait.reason == BACKOFF]
+                    if isinstance(wait, BackOff)]
         return bool(plan.builds) or in_flight, backoffs
 
     def schedule(self) -> None:
@@ -212,7 +213,7 @@ class Demo:
             by_task = defaultdict(list)
             for task, wait in backoffs:
                 by_task[task].append(wait.run)
-            until = min(wait.detail for _, wait in backoffs)
+            until = min(wait.until for _, wait in backoffs)
             delay = max(until - time.time(), 0.0) + BACKOFF_MARGIN
             say("; ".join(f"{task} run(s) {','.join(map(str, sorted(runs)))}"
                           for task, runs in by_task.items())

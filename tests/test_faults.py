@@ -27,7 +27,8 @@ from ecaljenkins.executors import JenkinsExecutor
 from ecaljenkins.influx import Influx
 from ecaljenkins.localinflux import LocalInfluxd
 from ecaljenkins.registry import CatalogRegistry
-from ecaljenkins.scheduler import GRACE_SECONDS, LEASE_SECONDS
+from ecaljenkins.scheduler.lease import LEASE_SECONDS
+from ecaljenkins.scheduler.reconcile import GRACE_SECONDS
 from ecaljenkins.workflows import Workflow
 
 from fixtures.cli import MODULES

@@ -1,12 +1,19 @@
 """The pure half of the scheduler: plan() and decide(), rows in, decisions out."""
 
+import ast
+from pathlib import Path
+
 import pytest
+
+import ecaljenkins.scheduler
 
 from ecaljenkins.campaign import Campaign, RunType
 from ecaljenkins.executors import Fact
-from ecaljenkins.scheduler import (BACKOFF, CAP, DEPENDENCY, EXHAUSTED, GROUP, INACTIVE, LIMIT,
-                                   NO_DEFINITION, OPEN, Build, CampaignState, Row, Wait, decide,
-                                   explain, plan)
+from ecaljenkins.scheduler.plan import Build, plan
+from ecaljenkins.scheduler.reconcile import decide
+from ecaljenkins.scheduler.state import CampaignState, Row
+from ecaljenkins.scheduler.waits import (BackOff, Cap, Dependency, Exhausted, GroupNotReady,
+                                         GroupOpen, Inactive, Limit, NoDefinition)
 from ecaljenkins.workflows import Workflow
 
 NOW = 1_800_000_000.0
@@ -32,7 +39,7 @@ def runs_of(result, task):
 
 
 def reasons(result, task):
-    return {w.run: w.reason for w in result.tasks[task].waiting}
+    return {w.run: type(w) for w in result.tasks[task].waiting}
 
 
 def test_new_rows_are_ready_and_done_or_in_flight_are_not():
@@ -53,11 +60,12 @@ def test_dependency_must_be_done_for_the_same_run():
                           Workflow("calib", "y", depends_on=("reco",))), NOW)
     assert runs_of(result, "calib") == [(1,)]
     waits = {w.run: w for w in result.tasks["calib"].waiting}
-    assert {run: w.reason for run, w in waits.items()} == {2: DEPENDENCY, 3: DEPENDENCY,
-                                                          4: DEPENDENCY}
-    assert explain(waits[2]) == "dependency not done: reco is running"
-    assert explain(waits[4]) == "dependency not done: reco is missing for this run"
-    assert reasons(result, "reco") == {3: EXHAUSTED}
+    assert waits[3] == Dependency(3, "reco", "failed")
+    assert {run: type(w) for run, w in waits.items()} == {2: Dependency, 3: Dependency,
+                                                         4: Dependency}
+    assert str(waits[2]) == "dependency not done: reco is running"
+    assert str(waits[4]) == "dependency not done: reco is missing for this run"
+    assert reasons(result, "reco") == {3: Exhausted}
 
 
 def test_failed_rows_retry_after_a_doubling_back_off_then_give_up():
@@ -71,11 +79,11 @@ def test_failed_rows_retry_after_a_doubling_back_off_then_give_up():
     assert runs_of(result, "a") == [(2,), (4,)]
     assert [b.attempt(b.rows[0]) for b in result.tasks["a"].builds] == [2, 3]
     waits = {w.run: w for w in result.tasks["a"].waiting}
-    assert waits[1] == Wait(1, BACKOFF, NOW + 1)
-    assert waits[3] == Wait(3, BACKOFF, NOW + 1)
-    assert waits[5].reason == EXHAUSTED
-    assert explain(waits[1]).startswith("back-off until 2027-01-15 08:00:01 UTC")
-    assert explain(waits[5]) == "retries exhausted (3 attempts)"
+    assert waits[1] == BackOff(1, NOW + 1)
+    assert waits[3] == BackOff(3, NOW + 1)
+    assert waits[5] == Exhausted(5, 3)
+    assert str(waits[1]).startswith("back-off until 2027-01-15 08:00:01 UTC")
+    assert str(waits[5]) == "retries exhausted (3 attempts)"
 
 
 def test_back_off_keeps_doubling_past_the_second_attempt():
@@ -96,7 +104,7 @@ def test_back_off_keeps_doubling_past_the_second_attempt():
 def test_zero_retries_means_one_attempt():
     result = plan(state({"a": [row(1, "failed", attempt=1)]}),
                   wfs(Workflow("a", "x", max_retries=0)), NOW)
-    assert reasons(result, "a") == {1: EXHAUSTED}
+    assert reasons(result, "a") == {1: Exhausted}
 
 
 def test_cap_counts_builds_in_flight():
@@ -106,8 +114,8 @@ def test_cap_counts_builds_in_flight():
     assert runs_of(result, "a") == [(3,), (4,)]
     waits = [w for w in result.tasks["a"].waiting]
     assert [w.run for w in waits] == [5, 6, 7, 8]
-    assert {w.reason for w in waits} == {CAP}
-    assert explain(waits[0]) == "cap reached (max_in_flight 4, 2 already in flight)"
+    assert {type(w) for w in waits} == {Cap} and waits[0] == Cap(5, 2, 4)
+    assert str(waits[0]) == "cap reached (max_in_flight 4, 2 already in flight)"
 
 
 def test_fill_group_waits_for_every_run_then_one_build():
@@ -118,8 +126,9 @@ def test_fill_group_waits_for_every_run_then_one_build():
     result = plan(st, wfs(Workflow("reco", "r"), wf), NOW)
     assert runs_of(result, "calib") == [(1, 2)]
     waits = {w.run: w for w in result.tasks["calib"].waiting}
-    assert waits[3].reason == GROUP and waits[4].reason == DEPENDENCY
-    assert explain(waits[3]) == ("rest of its group not ready: 1 run(s) of fill 20 still on "
+    assert waits[3] == GroupNotReady(3, "fill", 20, 1)
+    assert isinstance(waits[4], Dependency)
+    assert str(waits[3]) == ("rest of its group not ready: 1 run(s) of fill 20 still on "
                                  "their way")
 
 
@@ -133,7 +142,7 @@ def test_group_ignores_done_and_exhausted_runs_and_counts_one_flight_per_trigger
     result = plan(st, wfs(wf), NOW)
     # era B is one build in flight, so one slot is left: era A goes, era C waits
     assert runs_of(result, "calib") == [(2,)]
-    assert reasons(result, "calib") == {3: EXHAUSTED, 6: CAP, 7: CAP}
+    assert reasons(result, "calib") == {3: Exhausted, 6: Cap, 7: Cap}
 
 
 def test_prompt_campaign_keeps_the_newest_fill_open():
@@ -142,8 +151,8 @@ def test_prompt_campaign_keeps_the_newest_fill_open():
     prompt = plan(state(rows, kind="prompt"), wfs(wf), NOW)
     assert runs_of(prompt, "calib") == [(1, 2)]
     wait = prompt.tasks["calib"].waiting[0]
-    assert wait.reason == OPEN
-    assert explain(wait) == "group still open: fill 11 holds the newest run and may grow"
+    assert wait == GroupOpen(3, "fill", 11)
+    assert str(wait) == "group still open: fill 11 holds the newest run and may grow"
     rereco = plan(state(rows), wfs(wf), NOW)
     assert runs_of(rereco, "calib") == [(1, 2), (3,)]
 
@@ -153,17 +162,17 @@ def test_inactive_and_undefined_tasks_are_not_scheduled():
                 "a": [row(1)]}, tasks=["a", "nodef"])
     result = plan(st, wfs(Workflow("a", "x"), Workflow("gone", "y")), NOW)
     assert runs_of(result, "a") == [(1,)]
-    assert result.tasks["gone"].builds == [] and reasons(result, "gone") == {1: INACTIVE}
-    assert reasons(result, "nodef") == {1: NO_DEFINITION, 2: NO_DEFINITION}
-    assert explain(result.tasks["nodef"].waiting[0]) == "inactive: no workflow definition"
+    assert result.tasks["gone"].builds == [] and reasons(result, "gone") == {1: Inactive}
+    assert reasons(result, "nodef") == {1: NoDefinition, 2: NoDefinition}
+    assert str(result.tasks["nodef"].waiting[0]) == "inactive: no workflow definition"
 
 
 def test_budget_keeps_the_oldest_runs_across_tasks():
     st = state({"a": [row(r) for r in (1, 4, 6)], "b": [row(r) for r in (2, 3, 5)]})
     result = plan(st, wfs(Workflow("a", "x"), Workflow("b", "y")), NOW, budget=3)
     assert runs_of(result, "a") == [(1,)] and runs_of(result, "b") == [(2,), (3,)]
-    assert reasons(result, "a") == {4: LIMIT, 6: LIMIT}
-    assert explain(result.tasks["b"].waiting[0]) == "trigger limit of this cycle (3 builds)"
+    assert reasons(result, "a") == {4: Limit, 6: Limit}
+    assert str(result.tasks["b"].waiting[0]) == "trigger limit of this cycle (3 builds)"
 
 
 # --- decide: what a build in flight becomes --------------------------------------------
@@ -219,3 +228,22 @@ def test_decide_reports_executor_errors_without_changing_anything():
 def test_relaunch_keeps_the_attempt_number():
     build = Build("a", (QUEUED,), relaunch=True)
     assert build.attempt(QUEUED) == 1 and Build("a", (QUEUED,)).attempt(QUEUED) == 2
+
+
+# --- the stages' layering ------------------------------------------------------------
+
+STAGES = ["clock", "state", "waits", "plan", "report", "lease", "fetch", "reconcile", "trigger",
+          "cycle"]
+
+
+@pytest.mark.parametrize("module", STAGES)
+def test_each_scheduler_module_imports_only_the_ones_before_it(module):
+    source = (Path(ecaljenkins.scheduler.__file__).parent / f"{module}.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert imported <= set(STAGES[:STAGES.index(module)]), imported
+
+
+def test_every_scheduler_module_has_a_place_in_the_layering():
+    package = Path(ecaljenkins.scheduler.__file__).parent
+    assert sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__") == sorted(STAGES)

@@ -7,7 +7,10 @@ import requests
 
 from ecaljenkins.cli import automation
 from ecaljenkins.executors import JenkinsExecutor
-from ecaljenkins.scheduler import GRACE_SECONDS, NO_DEFINITION, Lease, Scheduler
+from ecaljenkins.scheduler import Scheduler
+from ecaljenkins.scheduler.lease import Lease
+from ecaljenkins.scheduler.reconcile import GRACE_SECONDS
+from ecaljenkins.scheduler.waits import NoDefinition
 from ecaljenkins.workflows import Workflow
 
 from jenkins_fake import TOKEN, URL
@@ -352,7 +355,7 @@ def test_workflow_definition_falls_back_to_the_catalogue(client, db, jenkins, cl
     assert cycle.warnings == ["task 'b' has no recorded workflow definition: using the "
                               "catalogue's"]
     assert [b.runs for b in cycle.plan.tasks["b"].builds] == [(R,)]
-    assert [w.reason for w in cycle.plan.tasks["c"].waiting] == [NO_DEFINITION]
+    assert cycle.plan.tasks["c"].waiting == [NoDefinition(R)]
 
 
 def test_jenkins_down_while_builds_are_in_flight_changes_nothing(chain, client, jenkins, clock):

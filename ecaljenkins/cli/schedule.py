@@ -1,11 +1,13 @@
 """``schedule``: one scheduler cycle over a database (what the Jenkins cron job runs)."""
 
 import sys
+from collections import Counter
 
 from ..campaign import RunCtrl
 from ..schema import STATUSES
 from ..executors import EXECUTORS, make_executor
-from ..scheduler import DEFAULT_MAX_TRIGGERS, Scheduler, explain, utc
+from ..scheduler import DEFAULT_MAX_TRIGGERS, CampaignReport, Scheduler
+from ..scheduler.clock import utc
 from .common import influx, print_table, subcommand, warn
 
 #: lines of detail per task and section in a dry run, unless --verbose
@@ -47,14 +49,14 @@ def schedule(args) -> int:
     if report.skipped:
         print(report.skipped)
         return 0
-    for cycle in report.campaigns:
+    for campaign in report.campaigns:
         if args.dry_run:
-            _print_plan(cycle, args.verbose)
+            _print_plan(campaign, args.verbose)
         else:
-            _print_cycle(cycle)
-        for message in cycle.warnings:
+            _print_cycle(campaign)
+        for message in campaign.warnings:
             warn(message)
-        for message in cycle.errors:
+        for message in campaign.errors:
             print(f"ecalautomation.py: error: {message}", file=sys.stderr)
     return 1 if report.failed else 0
 
@@ -63,29 +65,27 @@ def _counts(counter) -> str:
     return ", ".join(f"{key}: {n}" for key, n in sorted(counter.items()))
 
 
-def _print_cycle(cycle) -> None:
-    per_task = {}
-    for build, _, _ in cycle.triggered:
-        per_task[build.task] = per_task.get(build.task, 0) + 1
-    parts = [f"{len(cycle.triggered)} build(s) triggered"
+def _print_cycle(report: CampaignReport) -> None:
+    per_task = Counter(started.build.task for started in report.triggered)
+    parts = [f"{len(report.triggered)} build(s) triggered"
              + (f" ({_counts(per_task)})" if per_task else "")]
-    if cycle.reconciled:
-        parts.append(f"{sum(cycle.reconciled.values())} (run, task) updated from the "
-                     f"executor ({_counts(cycle.reconciled)})")
-    if cycle.fetched:
-        parts.append(f"{cycle.fetched} new run(s) fetched")
-    if cycle.plan is not None:
-        waiting = sum(len(tp.waiting) for tp in cycle.plan.tasks.values())
+    if report.reconciled:
+        parts.append(f"{sum(report.reconciled.values())} (run, task) updated from the "
+                     f"executor ({_counts(report.reconciled)})")
+    if report.fetched:
+        parts.append(f"{report.fetched} new run(s) fetched")
+    if report.plan is not None:
+        waiting = sum(len(tp.waiting) for tp in report.plan.tasks.values())
         parts.append(f"{waiting} waiting")
-    print(f"campaign {cycle.campaign!r}: " + "; ".join(parts))
+    print(f"campaign {report.campaign!r}: " + "; ".join(parts))
 
 
-def _print_plan(cycle, verbose: bool) -> None:
-    plan = cycle.plan
+def _print_plan(report: CampaignReport, verbose: bool) -> None:
+    plan = report.plan
     when = utc(plan.now) if plan else ""
-    print(f"campaign {cycle.campaign!r} ({cycle.kind}), dry run at {when}:")
-    if cycle.kind == "prompt":
-        print(f"  {cycle.fetched} new run(s) in the registry would be fetched")
+    print(f"campaign {report.campaign!r} ({report.kind}), dry run at {when}:")
+    if report.kind == "prompt":
+        print(f"  {report.fetched} new run(s) in the registry would be fetched")
     if plan is None:
         return
     print_table(["task", "group_by", *STATUSES, "to trigger", "waiting", "why waiting"],
@@ -99,7 +99,7 @@ def _print_plan(cycle, verbose: bool) -> None:
                     f"{','.join(map(str, b.runs))} (attempt {b.attempt(b.rows[0])})")
         _print_some(sorted(tp.waiting, key=lambda w: w.run), limit,
                     f"waiting {tp.task} run(s)",
-                    lambda w, task=tp.task: f"  waiting {task} run {w.run}: {explain(w)}")
+                    lambda w, task=tp.task: f"  waiting {task} run {w.run}: {w}")
 
 
 def _print_some(items, limit, what, line) -> None:

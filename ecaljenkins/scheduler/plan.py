@@ -1,0 +1,174 @@
+"""Plan: which builds to start now, and why every other pending (run, task) waits.
+
+Pure: rows in, builds and typed waits out; no query, no clock, no Jenkins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..schema import IN_FLIGHT, Status
+from ..workflows import Workflow
+from .state import CampaignState, Row
+from .waits import (BackOff, Cap, Dependency, Exhausted, GroupNotReady, GroupOpen, Inactive,
+                    Limit, NoDefinition, UnknownStatus, Wait)
+
+
+class Build(NamedTuple):
+    """One build to start: one row, or the rows of a fill/era group."""
+
+    task: str
+    rows: tuple[Row, ...]
+    #: a build lost in Jenkins started again: its attempt does not count twice
+    relaunch: bool = False
+
+    @property
+    def runs(self) -> tuple[int, ...]:
+        return tuple(row.run for row in self.rows)
+
+    def attempt(self, row: Row) -> int:
+        """The attempt number ``row`` has once this build is triggered."""
+        return (row.attempt or 0) + (0 if self.relaunch else 1)
+
+
+@dataclass
+class TaskPlan:
+    task: str
+    group_by: str | None
+    counts: Counter = field(default_factory=Counter)
+    builds: list[Build] = field(default_factory=list)
+    waiting: list[Wait] = field(default_factory=list)
+
+    def reasons(self) -> Counter:
+        return Counter(wait.reason for wait in self.waiting)
+
+
+@dataclass
+class Plan:
+    campaign: str
+    now: float
+    tasks: dict[str, TaskPlan] = field(default_factory=dict)
+
+    @property
+    def builds(self) -> list[Build]:
+        return [build for tp in self.tasks.values() for build in tp.builds]
+
+
+def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
+         budget: int | None = None) -> Plan:
+    """Which builds to start now, and why every other pending (run, task) waits.
+
+    A (run, task) is ready when it is ``new`` (or ``failed`` with retries left
+    and its back-off over), every task it depends on is ``done`` for that run,
+    its task is active and defined, and its task is under ``max_in_flight``
+    builds. A fill/era-grouped task starts one build for a group once none of
+    the group's runs is still on its way (each is ready, done, or out of
+    retries); in a prompt campaign, the group of the newest run may still grow
+    and waits. At most ``budget`` builds are planned, oldest runs first.
+    """
+    camp = state.campaign
+    active = camp.active_tasks
+    needed = {dep for task, wf in workflows.items() if task in active for dep in wf.depends_on}
+    status_of = {task: {row.run: row.status for row in state.rows.get(task, ())}
+                 for task in needed}
+    newest = state.newest if camp.kind == "prompt" else None
+    result = Plan(camp.name, now)
+    for task in sorted(state.rows):
+        rows = state.rows[task]
+        wf = workflows.get(task)
+        tp = result.tasks[task] = TaskPlan(task, wf.group_by if wf else None)
+        if task not in active or wf is None:
+            why = Inactive if task not in active else NoDefinition
+            tp.counts.update(row.status for row in rows)
+            tp.waiting = [why(row.run) for row in rows
+                          if row.status in (Status.NEW, Status.FAILED)]
+            continue
+        _plan_task(tp, rows, wf, [(dep, status_of[dep]) for dep in wf.depends_on], now,
+                   newest, budget)
+    if budget is not None:
+        _apply_budget(result, budget)
+    return result
+
+
+def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: float,
+               newest: Row | None, budget: int | None) -> None:
+    counts, waiting = tp.counts, tp.waiting
+    grouped = wf.group_by != "run"
+    key_of = (lambda row: row.fill) if wf.group_by == "fill" else (lambda row: row.era)
+    blocking: Counter = Counter()   # per group: runs still on their way
+    flights = set()
+    candidates = []
+    for row in rows:
+        status = row.status
+        counts[status] += 1
+        if status == Status.DONE:
+            continue
+        if status in IN_FLIGHT:
+            flights.add(row.trigger or row.run)
+            if grouped:
+                blocking[key_of(row)] += 1
+            continue
+        if status == Status.FAILED:
+            attempt = row.attempt or 0
+            if attempt > wf.max_retries:
+                waiting.append(Exhausted(row.run, attempt))
+                continue
+            until = (row.updated or 0.0) + wf.retry_wait(attempt)
+            if until > now:
+                waiting.append(BackOff(row.run, until))
+                if grouped:
+                    blocking[key_of(row)] += 1
+                continue
+        elif status != Status.NEW:
+            waiting.append(UnknownStatus(row.run, status))
+            continue
+        for dep, statuses in deps:
+            dep_status = statuses.get(row.run)
+            if dep_status != Status.DONE:
+                waiting.append(Dependency(row.run, dep, dep_status))
+                if grouped:
+                    blocking[key_of(row)] += 1
+                break
+        else:
+            candidates.append(row)
+    if grouped:
+        units = []
+        groups: dict = defaultdict(list)
+        for row in candidates:
+            groups[key_of(row)].append(row)
+        open_key = key_of(newest) if newest is not None else None
+        for key, members in groups.items():
+            if blocking[key]:
+                waiting.extend(GroupNotReady(row.run, wf.group_by, key, blocking[key])
+                               for row in members)
+            elif newest is not None and key == open_key:
+                waiting.extend(GroupOpen(row.run, wf.group_by, key) for row in members)
+            else:
+                units.append(tuple(members))
+    else:
+        units = [(row,) for row in candidates]
+    slots = None if wf.max_in_flight is None else max(0, wf.max_in_flight - len(flights))
+    for unit in units:   # oldest first: beyond the budget, none can be kept anyway
+        if slots is not None and slots <= 0:
+            waiting.extend(Cap(row.run, len(flights), wf.max_in_flight) for row in unit)
+        elif budget is not None and len(tp.builds) >= budget:
+            waiting.extend(Limit(row.run, budget) for row in unit)
+        else:
+            tp.builds.append(Build(tp.task, unit))
+            if slots is not None:
+                slots -= 1
+
+
+def _apply_budget(result: Plan, budget: int) -> None:
+    """Keep the ``budget`` builds of the oldest runs; the others wait for the next cycle."""
+    builds = result.builds
+    if len(builds) <= budget:
+        return
+    keep = {id(build) for build in sorted(builds, key=lambda b: (b.rows[0].run, b.task))
+            [:max(budget, 0)]}
+    for tp in result.tasks.values():
+        tp.waiting.extend(Limit(row.run, budget) for build in tp.builds
+                          if id(build) not in keep for row in build.rows)
+        tp.builds = [build for build in tp.builds if id(build) in keep]

@@ -1,0 +1,53 @@
+"""What a cycle did (or, in a dry run, would do): typed results the CLI prints.
+
+The stages add to the :class:`CampaignReport` of the campaign they work on;
+nothing here is read back by the scheduler itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .plan import Build, Plan
+
+
+@dataclass(frozen=True)
+class Triggered:
+    """A build started: Jenkins' queue item (0 when the executor gives none)."""
+
+    build: Build
+    trigger_id: str
+    queue_id: int
+
+
+@dataclass
+class CampaignReport:
+    """One campaign's part of a cycle."""
+
+    campaign: str
+    kind: str
+    plan: Plan | None = None
+    triggered: list[Triggered] = field(default_factory=list)
+    #: reconciliation outcomes: new status -> number of (run, task)
+    reconciled: Counter = field(default_factory=Counter)
+    #: new runs of a prompt campaign injected (or, in a dry run, available)
+    fetched: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    """One database's cycle: skipped (the lease is taken), or one report per campaign."""
+
+    db: str
+    dry_run: bool
+    skipped: str | None = None
+    campaigns: list[CampaignReport] = field(default_factory=list)
+    #: campaigns left alone because no run type has an active task
+    inactive: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.errors for c in self.campaigns)
