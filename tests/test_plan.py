@@ -97,7 +97,7 @@ def test_back_off_keeps_doubling_past_the_second_attempt():
     result = plan(state({"a": rows}), wfs(wf), NOW)
     assert runs_of(result, "a") == [(10 * attempt + 1,) for attempt in delays]
     assert [b.attempt(b.rows[0]) for b in result.tasks["a"].builds] == [2, 3, 4, 5, 6]
-    assert result.tasks["a"].waiting == [Wait(10 * attempt, BACKOFF, NOW + 1)
+    assert result.tasks["a"].waiting == [BackOff(10 * attempt, NOW + 1)
                                          for attempt in delays]
 
 
