@@ -29,10 +29,10 @@ jobs of a run ending together, the later one to report sees both done, and an
 earlier, older read never writes anything back over a newer status. Whatever
 else moved a row (a build's own report), the next roll-up puts it back.
 
-Costs: a report is one write, one request of two statements and at most one
-more write, whatever the number of jobs; :func:`roll_up` of a whole task is one
-request and one write (the job statements return one row per job, not one per
-report).
+Costs: a report is one write, one request and at most one more write, whatever
+the number of jobs; :func:`roll_up` of a whole task, or of every task of a
+campaign at once (what a scheduler cycle needs), is one request and at most one
+write (the job statements return one row per job, not one per report).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ REASON_JOBS = 10
 class Job(NamedTuple):
     """A job as its latest report left it."""
 
+    task: str
     jid: str
     #: its identifying tags, besides campaign, task and jid
     tags: dict
@@ -94,11 +95,13 @@ def check_jid(jid: object) -> str:
     return text
 
 
-def _where(campaign: str, task: str) -> str:
-    return f"campaign = {quote_str(campaign)} AND task = {quote_str(task)}"
+def _where(campaign: str, task: str | None) -> str:
+    """The points of ``task`` of the campaign (of all its tasks when None)."""
+    where = f"campaign = {quote_str(campaign)}"
+    return where if task is None else f"{where} AND task = {quote_str(task)}"
 
 
-def _rows_where(campaign: str, task: str, runs: Iterable[int] | None
+def _rows_where(campaign: str, task: str | None, runs: Iterable[int] | None
                 ) -> tuple[str, set[int] | None]:
     """WHERE of the rows of ``task`` (only the span of ``runs`` when given), and the runs."""
     where = _where(campaign, task)
@@ -131,8 +134,9 @@ def task_runs(influx: Influx, campaign: str, task: str, runs: Iterable[int] | No
 
 # --- reading --------------------------------------------------------------------------
 
-def _jobs_statements(campaign: str, task: str, tags: tuple = ()) -> str:
-    """Latest report and failure count of every job of the task (one row per job)."""
+def _jobs_statements(campaign: str, task: str | None, tags: tuple = ()) -> str:
+    """Latest report and failure count of every job of the task, or of every task
+    (one row per job)."""
     where = _where(campaign, task) + " AND jid != ''" + _tag_filter(tags)
     return (f"SELECT last(status) AS status, runs::field, output FROM job WHERE {where} "
             f"GROUP BY *; SELECT count(status) AS failures FROM job WHERE {where} AND "
@@ -151,19 +155,21 @@ def _jobs(series_list, tags: tuple | None = None) -> list[Job]:
         if series.name != "job":
             continue
         own = {k: v for k, v in series.tags.items() if v and k not in JOB_KEY_TAGS}
-        key = (series.tags["jid"], tuple(sorted(own.items())))
-        if tags is not None and key[1] != tags:
+        key = (series.tags["task"], series.tags["jid"], tuple(sorted(own.items())))
+        if tags is not None and key[2] != tags:
             continue
         for row in series.dicts():
             if "failures" in row:
                 failures[key] = row["failures"]
             else:
                 latest[key] = (own, row)
-    jobs = [Job(jid, own, tuple(int(run) for run in (row.get("runs") or "").split(",") if run),
+    jobs = [Job(task, jid, own,
+                tuple(int(run) for run in (row.get("runs") or "").split(",") if run),
                 JobStatus(row["status"]), row["time"], row.get("output"),
-                failures.get((jid, key_tags), 0))
-            for (jid, key_tags), (own, row) in latest.items()]
-    return sorted(jobs, key=lambda job: (job_order(job.jid), sorted(job.tags.items())))
+                failures.get((task, jid, key_tags), 0))
+            for (task, jid, key_tags), (own, row) in latest.items()]
+    return sorted(jobs, key=lambda job: (job.task, job_order(job.jid),
+                                         sorted(job.tags.items())))
 
 
 def job_order(jid: str) -> tuple:
@@ -204,16 +210,17 @@ def rolled_up(statuses: Iterable[JobStatus | str]) -> Status | None:
     return Status.DONE
 
 
-def _row_changes(rows: dict[int, dict], jobs: list[Job], runs: set[int] | None,
-                 now: float, campaign: str, task: str) -> tuple[dict[int, Status], list]:
-    by_run: dict[int, list[Job]] = defaultdict(list)
+def _row_changes(rows: dict[tuple[str, int], dict], jobs: list[Job], runs: set[int] | None,
+                 now: float, campaign: str) -> tuple[dict[tuple[str, int], Status], list]:
+    """{(task, run): new status} and the ``run`` points of the rows the jobs change."""
+    by_row: dict[tuple[str, int], list[Job]] = defaultdict(list)
     for job in jobs:
         for run in job.runs:
             if runs is None or run in runs:
-                by_run[run].append(job)
+                by_row[job.task, run].append(job)
     changes, points = {}, []
-    for run, its_jobs in sorted(by_run.items()):
-        row = rows.get(run)
+    for (task, run), its_jobs in sorted(by_row.items()):
+        row = rows.get((task, run))
         if row is None:   # a job of a run the campaign does not hold (any more)
             continue
         status = rolled_up(job.status for job in its_jobs)
@@ -228,24 +235,28 @@ def _row_changes(rows: dict[int, dict], jobs: list[Job], runs: set[int] | None,
         if row.get("status") == status and (status != Status.DONE
                                             or row.get("output") == fields["output"]):
             continue
-        changes[run] = status
+        changes[task, run] = status
         points.append(run_point(campaign, task, run, status, now, **fields))
     return changes, points
 
 
-def roll_up(influx: Influx, campaign: str, task: str,
-            runs: Iterable[int] | None = None) -> dict[int, Status]:
-    """Bring the rows of ``task`` (of ``runs``, or all) in line with their jobs.
+def roll_up(influx: Influx, campaign: str, task: str | None = None,
+            runs: Iterable[int] | None = None) -> dict[tuple[str, int], Status]:
+    """Bring the rows of ``task`` (of every task of the campaign when None; of
+    ``runs``, or all) in line with their jobs.
 
-    One request (rows, then jobs) and at most one write; returns {run: new status}
-    of the rows it changed. Runs without jobs are left alone.
+    One request (rows, then jobs) and at most one write, whatever the number of
+    tasks, runs and jobs; returns {(task, run): new status} of the rows it changed.
+    Rows without jobs are left alone.
     """
-    campaign, task = check_name(campaign, "campaign"), check_name(task, "task")
+    campaign = check_name(campaign, "campaign")
+    task = None if task is None else check_name(task, "task")
     where, wanted = _rows_where(campaign, task, runs)
-    series = influx.query(f"SELECT status, output FROM run WHERE {where}; "
+    series = influx.query(f"SELECT status, output FROM run WHERE {where} GROUP BY task; "
                           + _jobs_statements(campaign, task))
-    rows = {row["time"]: row for s in series if s.name == "run" for row in s.dicts()}
-    changes, points = _row_changes(rows, _jobs(series), wanted, time.time(), campaign, task)
+    rows = {(row["task"], row["time"]): row for s in series if s.name == "run"
+            for row in s.dicts()}
+    changes, points = _row_changes(rows, _jobs(series), wanted, time.time(), campaign)
     if points:
         influx.write(points)
     return changes
@@ -255,7 +266,7 @@ def roll_up(influx: Influx, campaign: str, task: str,
 
 def report(influx: Influx, campaign: str, task: str, jobs: Mapping[str, Iterable[int]],
            status: JobStatus | str, tags: Mapping[str, object] | None = None,
-           fields: Mapping[str, str] | None = None) -> dict[int, Status]:
+           fields: Mapping[str, str] | None = None) -> dict[tuple[str, int], Status]:
     """Record ``status`` for ``jobs`` ({jid: its runs}) in one write, then roll up
     their runs; returns the rows the roll-up changed.
 

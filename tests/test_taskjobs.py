@@ -47,13 +47,13 @@ def test_jobs_of_a_fill_roll_up_into_its_runs(client, camp):
     assert runs == FILL_RUNS
     jobs = {str(jid): runs for jid in range(3)}
     assert report(client, jobs, "idle", tags={"fill": FIRST_FILL}) == \
-        {run: Status.RUNNING for run in runs}
+        {("reco", run): Status.RUNNING for run in runs}
     assert report(client, {"0": runs}, "running", tags={"fill": FIRST_FILL}) == {}
     report(client, {"0": runs}, "done", tags={"fill": FIRST_FILL}, fields={"output": "a,b"})
     report(client, {"2": runs}, "done", tags={"fill": FIRST_FILL}, fields={"output": "c"})
     assert row_status(camp)[R] == "running"      # job 1 still idle
     assert report(client, {"1": runs}, "failed", tags={"fill": FIRST_FILL}) == \
-        {run: Status.FAILED for run in runs}
+        {("reco", run): Status.FAILED for run in runs}
     row = camp.task_rows("reco", fields="status, reason, jobs")[0]
     assert (row["status"], row["reason"], row["jobs"]) == ("failed", "1 of 3 jobs failed: 1", 3)
     report(client, {"1": runs}, "idle", tags={"fill": FIRST_FILL})    # resubmitted
@@ -105,13 +105,29 @@ def test_roll_up_of_a_task_is_one_request_and_repairs_rows(client, camp):
     assert set(row_status(camp).values()) == {"done"}
     camp.set_status("reco", [R, R + 1], "failed")      # e.g. a build's own late report
     before = dict(client.stats)
-    assert taskjobs.roll_up(client, "c1", "reco") == {R: Status.DONE, R + 1: Status.DONE}
+    assert taskjobs.roll_up(client, "c1", "reco") == {("reco", R): Status.DONE,
+                                                      ("reco", R + 1): Status.DONE}
     assert (client.stats["queries"] - before["queries"],
             client.stats["writes"] - before["writes"]) == (1, 1)
     before = dict(client.stats)
     assert taskjobs.roll_up(client, "c1", "reco") == {}       # nothing left to change
     assert client.stats["writes"] == before["writes"]
     assert taskjobs.roll_up(client, "c1", "calib") == {}      # a task without jobs
+
+
+def test_roll_up_of_a_whole_campaign_is_one_request(client, camp):
+    report(client, {"0": [R]}, "done", fields={"output": "o"})
+    taskjobs.report(client, "c1", "calib", {"0": [R], "1": [R + 1]}, "running")
+    camp.set_status("reco", [R], "new")
+    camp.set_status("calib", [R, R + 1], "new")
+    before = dict(client.stats)
+    assert taskjobs.roll_up(client, "c1") == {("reco", R): Status.DONE,
+                                              ("calib", R): Status.RUNNING,
+                                              ("calib", R + 1): Status.RUNNING}
+    assert (client.stats["queries"] - before["queries"],
+            client.stats["writes"] - before["writes"]) == (1, 1)
+    assert row_status(camp, "calib") == {R: "running", R + 1: "running", R + 2: "new",
+                                         R + 3: "new"}
 
 
 def test_a_stale_roll_up_never_writes_over_a_newer_row(client, camp):
@@ -122,10 +138,10 @@ def test_a_stale_roll_up_never_writes_over_a_newer_row(client, camp):
     assert row_status(camp)[R] == "done"
     # the earlier job's roll-up, had it read before the other's report, computes
     # running for a row already running: it writes nothing
-    stale = [taskjobs.Job("0", {}, (R,), JobStatus.DONE, 1, None, 0),
-             taskjobs.Job("1", {}, (R,), JobStatus.RUNNING, 1, None, 0)]
-    changes, points = taskjobs._row_changes({R: {"status": "running"}}, stale, {R}, 0.0,
-                                            "c1", "reco")
+    stale = [taskjobs.Job("reco", "0", {}, (R,), JobStatus.DONE, 1, None, 0),
+             taskjobs.Job("reco", "1", {}, (R,), JobStatus.RUNNING, 1, None, 0)]
+    changes, points = taskjobs._row_changes({("reco", R): {"status": "running"}}, stale, {R},
+                                            0.0, "c1")
     assert (changes, points) == ({}, [])
 
 
