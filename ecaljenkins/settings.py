@@ -60,7 +60,7 @@ class Settings:
     | variable | meaning |
     |---|---|
     | `ECAL_INFLUXDB_URL` | InfluxDB server (default `http://localhost:8086`) |
-    | `ECAL_INFLUXDB_USER`, `ECAL_INFLUXDB_PASSWORD` | InfluxDB credentials (HTTP basic auth header) |
+    | `ECAL_INFLUXDB_USER`, `ECAL_INFLUXDB_PASSWORD` | InfluxDB credentials (HTTP basic auth header); `ECAL_INFLUXDB_PWD`, the name of `ecalautoctrl`'s documentation, is accepted for the password (both set to different values is an error) |
     | `ECAL_INFLUXDB_TOKEN` | instead of user/password: a token (InfluxDB 2.x/3.x v1 compatibility API) |
     | `ECAL_INFLUXDB_DB` | database when `--db` is not given |
     | `ECAL_INFLUXDB_TIMEOUT` | seconds to wait for an answer of InfluxDB (default 60) |
@@ -84,7 +84,8 @@ class Settings:
 
     influxdb_url: str = _var("ECAL_INFLUXDB_URL", default="http://localhost:8086")
     influxdb_user: str | None = _var("ECAL_INFLUXDB_USER")
-    influxdb_password: str | None = _var("ECAL_INFLUXDB_PASSWORD", secret=True)
+    influxdb_password: str | None = _var("ECAL_INFLUXDB_PASSWORD", "ECAL_INFLUXDB_PWD",
+                                           secret=True)
     influxdb_token: str | None = _var("ECAL_INFLUXDB_TOKEN", secret=True)
     influxdb_db: str | None = _var("ECAL_INFLUXDB_DB")
     influxdb_timeout: str | None = _var("ECAL_INFLUXDB_TIMEOUT")

@@ -33,7 +33,7 @@ def test_secrets_stay_out_of_repr():
 
 @dataclass(frozen=True)
 class Aliased(Settings):
-    """A setting spelled two ways, as ECAL_INFLUXDB_PWD will be."""
+    """A setting spelled two ways, as ECAL_INFLUXDB_PASSWORD and ECAL_INFLUXDB_PWD are."""
 
     extra: str | None = _var("ECAL_EXTRA", "ECAL_EXTRA_ALIAS", secret=True)
 
@@ -53,6 +53,16 @@ def test_a_name_and_its_alias_set_differently_are_refused_without_the_values():
         Aliased.from_env({"ECAL_EXTRA": "one-Secret", "ECAL_EXTRA_ALIAS": "two-Secret"})
     assert str(err.value) == ("ECAL_EXTRA and ECAL_EXTRA_ALIAS are both set, to different "
                               "values: unset one of them")
+
+
+def test_ecal_influxdb_pwd_is_the_password_too():
+    """The name of ecalautoctrl's documentation, beside ours; two values refused."""
+    assert Settings.from_env({"ECAL_INFLUXDB_PWD": "p-Secret"}).influxdb_password == "p-Secret"
+    assert Settings.from_env({"ECAL_INFLUXDB_PASSWORD": "q-Secret"}).influxdb_password == \
+        "q-Secret"
+    with pytest.raises(ConfigError, match="^ECAL_INFLUXDB_PASSWORD and ECAL_INFLUXDB_PWD are "
+                                          "both set, to different values: unset one of them$"):
+        Settings.from_env({"ECAL_INFLUXDB_PASSWORD": "a-Secret", "ECAL_INFLUXDB_PWD": "b-Secret"})
 
 
 @pytest.mark.parametrize("text, seconds", [(None, None), ("", None), ("2.5", 2.5), ("1e3", 1000)])
