@@ -72,6 +72,10 @@ class RegistryError(ServerError):
     """The run registry (OMS) could not be read."""
 
 
+class ScmError(ServerError):
+    """A workflow's git repository could not be asked for its commit (``git ls-remote``)."""
+
+
 class JenkinsError(ServerError):
     """Jenkins failed a request in a way not classified below (an odd answer)."""
 

@@ -49,11 +49,17 @@ def recorded_workflows(camp: Campaign) -> dict[str, Workflow]:
 
 
 def catalogue_definitions(tasks, catalogue: dict[str, Workflow]) -> tuple[dict, list[str]]:
-    """({task: definition JSON} for the known tasks, warnings for the unknown ones)."""
+    """({task: definition JSON} for the known tasks, warnings for the unknown ones).
+
+    A definition with a git repository is recorded pinned to the commit its
+    branch or tag points to now (``git ls-remote``), so the campaign's job keeps
+    checking out that code; asked before the campaign changes, so an unreachable
+    repository leaves it as it was.
+    """
     definitions, warnings = {}, []
     for task in tasks:
         if task in catalogue:
-            definitions[task] = catalogue[task].to_json()
+            definitions[task] = catalogue[task].pinned().to_json()
         else:
             warnings.append(f"task {task!r} has no workflow definition in the catalogue"
                             + did_you_mean(task, catalogue)

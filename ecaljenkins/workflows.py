@@ -11,6 +11,17 @@ A :class:`Workflow` validates itself, so a definition read back from InfluxDB
 Commands are carried unchanged to ``bash -c``; the only characters refused are
 those that cannot survive the trip through Jenkins' XML configuration
 (control characters other than tab and newline).
+
+A workflow's code reaches the Jenkins agents in one of two ways. With ``scm``
+(a git repository: ``url``, ``branch`` or ``tag``, optional ``credentials`` id
+and ``subdir``) its job checks the repository out and runs the command there;
+when the task is added to a campaign the branch or tag is resolved to a commit
+(:func:`resolve_commit`, ``git ls-remote``) and that commit is recorded with the
+definition, so a reprocessing runs the code it was started with. Without
+``scm`` nothing is checked out: the command must call installed executables or
+absolute paths, and a relative script path (``python3 scripts/reco.py``,
+``./run.sh``) is refused when the catalogue is loaded rather than failing on
+every agent.
 """
 
 from __future__ import annotations
@@ -19,14 +30,16 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+import shlex
+import subprocess
+from dataclasses import asdict, dataclass, fields, replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Mapping
 
 import yaml
 
-from .errors import ConfigError, InvalidName
+from .errors import ConfigError, InvalidName, ScmError
 from .names import check_name, describe, did_you_mean
 from .resources import shipped
 from .settings import Settings, current
@@ -39,12 +52,167 @@ DEFAULT_CATALOGUE = shipped("data", "workflows.yaml")
 _NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+#: git URLs a job may check out: a URL with a scheme, or scp-like ``user@host:path``
+_GIT_URL = re.compile(r"(https?|ssh|git|file)://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+")
+#: a branch or tag name (git check-ref-format, the safe part of it)
+_REF = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])")
+#: a directory inside the repository: relative, no ``..``
+_SUBDIR = re.compile(r"(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/+-]+")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: seconds ``git ls-remote`` may take to name a branch's commit
+GIT_TIMEOUT = 60
+#: programs whose first argument is a script file they run
+_INTERPRETERS = re.compile(r"(python[0-9.]*|bash|sh|zsh|ksh|perl|Rscript|ruby|node|root|"
+                           r"cmsRun|source|\.|exec|env|time|nice|xrootd)")
+_SEPARATORS = {";", "&&", "||", "|", "&", "(", ")", "\n", "|&", ";;"}
+_REDIRECTS = {">", ">>", "<", "<<", ">&", "<&", ">|", "&>"}
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Scm:
+    """Where a workflow's code lives: a git repository its job checks out.
+
+    ``branch`` or ``tag`` names what to check out; ``commit`` is the revision it
+    pointed to when the task was added to a campaign (:meth:`Workflow.pinned`),
+    and once set the job checks out that commit only. ``credentials`` is the id
+    of Jenkins credentials able to read the repository; ``subdir`` the directory
+    of the repository the command runs in (default: its top).
+    """
+
+    url: str
+    branch: str | None = None
+    tag: str | None = None
+    credentials: str | None = None
+    subdir: str | None = None
+    commit: str | None = None
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"key 'scm': {key!r} {why}, not {describe(getattr(self, key))}")
+
+        if not isinstance(self.url, str) or not _GIT_URL.fullmatch(self.url):
+            bad("url", "must be a git URL (https://host/path, ssh://..., file:///path "
+                "or user@host:path)")
+        if re.match(r"[a-z]+://[^/@]*:[^/@]*@", self.url) or \
+                re.match(r"https?://[^/]*@", self.url):
+            raise ConfigError("key 'scm': 'url' must not hold a user or password: "
+                              "give a Jenkins credentials id in 'credentials'")
+        if (self.branch is None) == (self.tag is None):
+            raise ConfigError("key 'scm': give exactly one of 'branch' and 'tag'")
+        for key in ("branch", "tag"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not _REF.fullmatch(value)):
+                bad(key, "must be a git branch or tag name")
+        if self.credentials is not None:
+            try:
+                check_name(self.credentials, "credentials id")
+            except InvalidName as err:
+                raise ConfigError(f"key 'scm': 'credentials': {err}") from None
+        if self.subdir is not None and (not isinstance(self.subdir, str)
+                                        or not _SUBDIR.fullmatch(self.subdir)):
+            bad("subdir", "must be a relative directory of the repository, without '..'")
+        if self.commit is not None and (not isinstance(self.commit, str)
+                                        or not _COMMIT.fullmatch(self.commit)):
+            bad("commit", "must be a full git commit id (40 hex digits)")
+
+    @classmethod
+    def from_dict(cls, data) -> "Scm":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"key 'scm' must be a mapping (url, branch or tag, credentials, "
+                              f"subdir), not {describe(data)}")
+        known = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"key 'scm': unknown key {key!r}" + did_you_mean(str(key), known)
+                                  + f"; known keys: {', '.join(known)}")
+        if "url" not in data:
+            raise ConfigError("key 'scm': 'url' is required")
+        return cls(**data)
+
+    @property
+    def ref(self) -> str:
+        """The full name of the branch or tag (``refs/heads/main``, ``refs/tags/v1``)."""
+        return f"refs/heads/{self.branch}" if self.branch is not None else f"refs/tags/{self.tag}"
+
+
+def resolve_commit(scm: Scm) -> str:
+    """The commit ``scm``'s branch or tag points to now, asked of the remote (``git ls-remote``).
+
+    Runs with the git credentials of whoever adds the task (ssh key, Kerberos,
+    credential helper), never prompting. An annotated tag gives its commit.
+    """
+    refs = [scm.ref] + ([scm.ref + "^{}"] if scm.tag is not None else [])
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    try:
+        done = subprocess.run(["git", "ls-remote", "--", scm.url, *refs], capture_output=True,
+                              text=True, timeout=GIT_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ScmError("git is not installed: it is needed to pin the commit of a workflow's "
+                       "repository") from None
+    except subprocess.TimeoutExpired:
+        raise ScmError(f"git ls-remote {scm.url}: no answer in {GIT_TIMEOUT} s") from None
+    if done.returncode != 0:
+        detail = next((line for line in done.stderr.splitlines() if line.strip()),
+                      f"exit status {done.returncode}")
+        raise ScmError(f"git ls-remote {scm.url} failed: {detail.strip()}")
+    found = dict(reversed(line.split("\t", 1)) for line in done.stdout.splitlines()
+                 if "\t" in line)
+    commit = found.get(scm.ref + "^{}") or found.get(scm.ref)
+    if commit is None:
+        what = f"branch {scm.branch!r}" if scm.branch is not None else f"tag {scm.tag!r}"
+        raise ConfigError(f"{what} not found in {scm.url}")
+    return commit
+
+
+def relative_script(command: str) -> str | None:
+    """The first relative script path ``command`` runs, or None.
+
+    Looks at the program of each simple command and the script argument of an
+    interpreter (``python3 x.py``, ``bash run.sh``, ``source env.sh``): a word
+    with a ``/`` not starting with ``/``, ``$`` or ``~``, or a bare file name
+    given to an interpreter. Shell text it cannot split is not judged.
+    """
+    try:
+        lexer = shlex.shlex(command.replace("\\\n", " "), posix=True,
+                            punctuation_chars=";&|()<>")
+        lexer.whitespace = " \t\r"
+        lexer.commenters = "#"
+        words = list(lexer)
+    except ValueError:
+        return None
+    position, interpreter, skip = 0, False, False
+    for word in words:
+        if word in _SEPARATORS:
+            position, interpreter = 0, False
+            continue
+        if skip or word in _REDIRECTS:
+            skip = word in _REDIRECTS
+            continue
+        if position == 0 and _ASSIGNMENT.match(word):
+            continue
+        if word.startswith("-"):
+            if interpreter and word in ("-m", "-c"):   # a module or inline code, no file
+                interpreter = False
+                position = 2
+            continue
+        first = position == 0
+        position += 1
+        looks_relative = not word.startswith(("/", "$", "~")) and "://" not in word
+        if first and looks_relative and "/" in word:
+            return word
+        if interpreter and looks_relative and ("/" in word or re.search(r"\.\w+$", word)):
+            return word
+        interpreter = first and _INTERPRETERS.fullmatch(word) is not None
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,6 +229,7 @@ class Workflow:
     node: str | None = None
     timeout_minutes: int = 120
     description: str = ""
+    scm: Scm | None = None
 
     def __post_init__(self):
         task = self.task
@@ -68,6 +237,11 @@ class Workflow:
             check_name(task, "task name")
         except InvalidName as err:
             raise ConfigError(str(err)) from None
+        if self.scm is not None and not isinstance(self.scm, Scm):
+            try:
+                object.__setattr__(self, "scm", Scm.from_dict(self.scm))
+            except ConfigError as err:
+                raise ConfigError(f"workflow {task!r}: {err}") from None
 
         def bad(key, why):
             raise ConfigError(f"workflow {task!r}: key {key!r} {why}, "
@@ -112,6 +286,27 @@ class Workflow:
         if not _is_int(self.timeout_minutes) or self.timeout_minutes < 1:
             bad("timeout_minutes", "must be an integer >= 1")
         text("description")
+        if self.scm is None:
+            script = relative_script(self.command)
+            if script is not None:
+                bad("command", f"runs the relative path {script!r} but the workflow has no "
+                    "'scm' to check it out: give 'scm' (the git repository holding it), "
+                    "or call an installed executable or an absolute path")
+
+    def pinned(self, resolve=resolve_commit) -> "Workflow":
+        """This workflow with its repository's branch or tag resolved to a commit.
+
+        What a campaign records when a task is added: the job then checks out
+        that commit, whatever the branch becomes. Without ``scm``, or already
+        pinned, the workflow itself.
+        """
+        if self.scm is None or self.scm.commit is not None:
+            return self
+        try:
+            commit = resolve(self.scm)
+        except ConfigError as err:
+            raise ConfigError(f"workflow {self.task!r}: key 'scm': {err}") from None
+        return replace(self, scm=replace(self.scm, commit=commit))
 
     @classmethod
     def from_dict(cls, task: str, data) -> "Workflow":

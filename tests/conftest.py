@@ -5,4 +5,4 @@ helpers from ``fixtures.*``, ``jenkins_fake`` and ``scheduling``.
 """
 
 pytest_plugins = ["fixtures.leaks", "fixtures.influx", "fixtures.cli", "fixtures.condor",
-                  "jenkins_fake"]
+                  "fixtures.git", "jenkins_fake"]

@@ -18,12 +18,13 @@ import jenkins as python_jenkins
 import pytest
 import requests
 
+from ecaljenkins import __version__
 from ecaljenkins.errors import (ConfigError, InputError, InvalidName, JenkinsAuthError,
                                 JenkinsError, JenkinsNotFound, JenkinsRefused, JenkinsTimeout,
                                 JenkinsUnreachable)
 from ecaljenkins.executors import BuildRequest, JenkinsExecutor
 from ecaljenkins.jenkins_server import connect_jenkins, set_enabled
-from ecaljenkins.jobs import (SCHEDULER_JOB, build_command, render_campaign, render_scheduler,
+from ecaljenkins.jobs import (NEEDS_ATTENTION, SCHEDULER_JOB, build_command, render_campaign, render_scheduler,
                               scheduler_command, templates_dir, update_jenkins, validate)
 from ecaljenkins.names import job_name
 from ecaljenkins.settings import Settings
@@ -56,30 +57,38 @@ def shell(job: ET.Element) -> str:
     return command
 
 
-def run_like_jenkins(tmp_path, script: str, env: dict, fail_for: str = "") -> tuple[int, list]:
-    """Run a shell step as Jenkins does (``sh -xe script``) with a stub ecalautomation.py.
+def run_like_jenkins(tmp_path, script: str, env: dict, fail_for: str = "",
+                     exit_code: int = 1) -> tuple[int, list]:
+    """Run a shell step as Jenkins does (``sh -xe script``) with stub ecaljenkins commands.
 
-    Returns the exit status and the argv of every call of the stub; the stub
-    exits 1 when its argv contains ``fail_for``.
+    The stubs sit in the kept venv of this version (``$ECAL_VENV_ROOT/<version>``,
+    complete: the step must use it as it is, installing nothing). Returns the
+    exit status and the argv of every call of a stub (its name first); a stub
+    exits ``exit_code`` when its argv contains every word of ``fail_for``.
     """
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    stub = bin_dir / "ecalautomation.py"
-    stub.write_text(f"#!{sys.executable}\n"
-                    "import json, os, sys\n"
-                    "with open(os.environ['ARGV_LOG'], 'a') as log:\n"
-                    "    log.write(json.dumps(sys.argv[1:]) + '\\n')\n"
-                    "sys.exit(1 if os.environ['FAIL_FOR'] and os.environ['FAIL_FOR'] "
-                    "in sys.argv else 0)\n")
-    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    venv = tmp_path / "venvs" / __version__
+    bin_dir = venv / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (venv / ".installed").write_text(__version__)
+    for name in ("ecalautomation.py", "ecalrunctrl.py"):
+        stub = bin_dir / name
+        stub.write_text(f"#!{sys.executable}\n"
+                        "import json, os, sys\n"
+                        "with open(os.environ['ARGV_LOG'], 'a') as log:\n"
+                        f"    log.write(json.dumps([{name!r}] + sys.argv[1:]) + '\\n')\n"
+                        "words = os.environ['FAIL_FOR'].split()\n"
+                        "sys.exit(int(os.environ['EXIT_CODE']) if words "
+                        "and all(w in sys.argv for w in words) else 0)\n")
+        stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
     script_file = tmp_path / "jenkins-step.sh"
     script_file.write_text(script, encoding="utf-8")
     log = tmp_path / "argv.log"
     log.unlink(missing_ok=True)
     log.touch()
     proc = run_recorded(["sh", "-xe", str(script_file)],
-                        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "ARGV_LOG": str(log),
-                               "FAIL_FOR": fail_for, **env})
+                        env={"PATH": os.environ["PATH"], "ARGV_LOG": str(log),
+                             "ECAL_VENV_ROOT": str(tmp_path / "venvs"), "HOME": str(tmp_path),
+                             "FAIL_FOR": fail_for, "EXIT_CODE": str(exit_code), **env})
     return proc.returncode, [json.loads(line) for line in log.read_text().splitlines()]
 
 
@@ -95,7 +104,7 @@ def test_job_name():
 # --- rendering campaigns -----------------------------------------------------------
 
 def test_single_task_campaign(tmp_path):
-    wf = Workflow("demo-reco", "python3 examples/demo_reco.py --runs \"${RUNS:-$RUN_NUMBER}\"",
+    wf = Workflow("demo-reco", "python3 -m demo_reco --runs \"${RUNS:-$RUN_NUMBER}\"",
                   timeout_minutes=10, description="Demo reconstruction.")
     path = render(tmp_path, [wf], {"demo-reco"})
     assert path == tmp_path / "jobs" / DB / f"{CAMPAIGN}.yaml"
@@ -124,10 +133,13 @@ def test_single_task_campaign(tmp_path):
             binding.findtext("passwordVariable")) == (
         "ecal-influxdb", "ECAL_INFLUXDB_USER", "ECAL_INFLUXDB_PASSWORD")
     assert job.find(".//jenkins.model.BuildDiscarderProperty") is not None
-    assert shell(job) == build_command(wf) == (
-        'exec ecalautomation.py --db "$DB" --campaign "$CAMPAIGN" run --task "$TASK" '
-        '--runs "${RUNS:-$RUN_NUMBER}" -- bash -c '
-        "'python3 examples/demo_reco.py --runs \"${RUNS:-$RUN_NUMBER}\"'")
+    assert job.find("scm").get("class") == "hudson.scm.NullSCM"   # nothing to check out
+    assert shell(job) == build_command(wf)
+    assert shell(job).startswith(f"ECALJENKINS_VERSION={__version__}\n")
+    assert shell(job).endswith(
+        'exec "$ECAL_VENV/bin/ecalautomation.py" --db "$DB" --campaign "$CAMPAIGN" run '
+        '--task "$TASK" --runs "${RUNS:-$RUN_NUMBER}" -- bash -c '
+        "'python3 -m demo_reco --runs \"${RUNS:-$RUN_NUMBER}\"'")
 
 
 def test_dependent_and_grouped_tasks(tmp_path):
@@ -191,16 +203,16 @@ def test_shipped_catalogue_renders_and_validates(tmp_path):
 
 
 def test_rendered_shell_step_runs_the_wrapper(tmp_path):
-    wf = Workflow("demo-calib", 'python3 examples/demo_calib.py --runs "$RUNS"', group_by="fill")
+    wf = Workflow("demo-calib", 'python3 -m demo_calib --runs "$RUNS"', group_by="fill")
     job = parsed(render(tmp_path, [wf], {"demo-calib"}))[job_name(DB, CAMPAIGN, "demo-calib")]
     env = {"DB": DB, "CAMPAIGN": CAMPAIGN, "TASK": "demo-calib", "RUN_NUMBER": "",
            "RUNS": "355100,355101"}
     code, calls = run_like_jenkins(tmp_path, shell(job), env)
     assert code == 0
-    assert calls == [["--db", DB, "--campaign", CAMPAIGN, "run", "--task", "demo-calib",
-                      "--runs", "355100,355101", "--", "bash", "-c", wf.command]]
+    assert calls == [["ecalautomation.py", "--db", DB, "--campaign", CAMPAIGN, "run", "--task",
+                      "demo-calib", "--runs", "355100,355101", "--", "bash", "-c", wf.command]]
     code, calls = run_like_jenkins(tmp_path, shell(job), dict(env, RUNS="", RUN_NUMBER="355100"))
-    assert calls[0][8] == "355100"
+    assert calls[0][9] == "355100"
 
 
 # --- hostile catalogue entries -----------------------------------------------------
@@ -320,14 +332,43 @@ def test_scheduler_job(tmp_path):
                 for b in job.iter("org.jenkinsci.plugins.credentialsbinding.impl."
                                   "UsernamePasswordMultiBinding")}
     assert bindings == {("ecal-influxdb", "ECAL_INFLUXDB_USER", "ECAL_INFLUXDB_PASSWORD"),
-                        ("jenkins-bot", "JENKINS_USER", "JENKINS_API_TOKEN")}
+                        ("jenkins-bot", "JENKINS_USER", "JENKINS_API_TOKEN"),
+                        ("ecal-oms", "ECAL_OMS_CLIENT_ID", "ECAL_OMS_CLIENT_SECRET")}
+    assert job.find("publishers/hudson.tasks.Mailer") is None   # no recipient: no mail
     assert shell(job) == scheduler_command(["ecal_prod", "ecal_test"])
     # every database is scheduled even when one fails; the build then fails
     code, calls = run_like_jenkins(tmp_path, shell(job), {}, fail_for="ecal_prod")
     assert code == 1
-    assert calls == [["--db", "ecal_prod", "schedule"], ["--db", "ecal_test", "schedule"]]
+    assert calls == [["ecalrunctrl.py", "--db", "ecal_prod", "jobs", "--update"],
+                     ["ecalautomation.py", "--db", "ecal_prod", "schedule"],
+                     ["ecalrunctrl.py", "--db", "ecal_test", "jobs", "--update"],
+                     ["ecalautomation.py", "--db", "ecal_test", "schedule"]]
     code, _ = run_like_jenkins(tmp_path, shell(job), {})
     assert code == 0
+    # a cycle needing a human makes the build unstable, unless another one failed
+    code, _ = run_like_jenkins(tmp_path, shell(job), {}, fail_for="ecal_test schedule",
+                               exit_code=NEEDS_ATTENTION)
+    assert code == NEEDS_ATTENTION == int(job.findtext(".//hudson.tasks.Shell/unstableReturn"))
+
+
+def test_scheduler_job_is_configured_for_production(tmp_path):
+    path = render_scheduler(["ecal_prod"], tmp_path, oms_credentials_id="oms-sso",
+                            notify="ecal-ops@cern.ch,admin@cern.ch")
+    job = parsed(path)[SCHEDULER_JOB]
+    # an agent, never the controller (controller-security advice)
+    assert job.findtext("assignedNode") == "ecal" and job.findtext("canRoam") == "false"
+    bindings = {b.findtext("credentialsId"): (b.findtext("usernameVariable"),
+                                              b.findtext("passwordVariable"))
+                for b in job.iter("org.jenkinsci.plugins.credentialsbinding.impl."
+                                  "UsernamePasswordMultiBinding")}
+    assert bindings["oms-sso"] == ("ECAL_OMS_CLIENT_ID", "ECAL_OMS_CLIENT_SECRET")
+    assert "export ECAL_RUN_REGISTRY=oms\n" in shell(job)
+    mailer = job.find(".//hudson.tasks.Mailer")
+    assert mailer.findtext("recipients") == "ecal-ops@cern.ch,admin@cern.ch"
+    assert mailer.findtext("dontNotifyEveryUnstableBuild") == "false"
+    # the installed version is the one that rendered the job, in a venv kept per version
+    assert shell(job).startswith(f"ECALJENKINS_VERSION={__version__}\n")
+    assert '"$ECAL_VENV/bin/ecalautomation.py" --db "$db" schedule' in shell(job)
 
 
 def test_scheduler_refusals(tmp_path):
@@ -337,12 +378,14 @@ def test_scheduler_refusals(tmp_path):
         render_scheduler([], tmp_path)
     with pytest.raises(ConfigError, match="node label"):
         render_scheduler(["ok"], tmp_path, node=" ")
+    with pytest.raises(InvalidName):
+        render_scheduler(["ok"], tmp_path, oms_credentials_id="a b")
 
 
 # --- pushing to Jenkins ----------------------------------------------------------------
 
 def campaign_file(tmp_path, active=("demo-reco",)):
-    workflows = [Workflow("demo-reco", "python3 examples/demo_reco.py {x}"),
+    workflows = [Workflow("demo-reco", "python3 -m demo_reco {x}"),
                  Workflow("demo-calib", "true", depends_on=("demo-reco",), group_by="fill")]
     return render(tmp_path, workflows, set(active))
 
@@ -598,3 +641,56 @@ def test_triggering_builds_does_not_import_jenkins_job_builder():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'jenkins_jobs', 'jinja2'}))")
     proc = run_recorded([sys.executable, "-c", code], check=True)
     assert proc.stdout.strip() == "[]"
+
+
+# --- the workflow's code on the agent -------------------------------------------------
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def git_scm(job: ET.Element) -> ET.Element:
+    scm = job.find("scm")
+    assert scm.get("class") == "hudson.plugins.git.GitSCM"
+    return scm
+
+
+def test_scm_is_checked_out_shallow_and_clean_at_the_pinned_commit(tmp_path):
+    wf = Workflow("reco", './reco.sh "$RUN_NUMBER"',
+                  scm={"url": "https://gitlab.cern.ch/ecal/reco.git", "branch": "main",
+                       "credentials": "gitlab-ro", "subdir": "wf/reco", "commit": COMMIT})
+    job = parsed(render(tmp_path, [wf], {"reco"}))[job_name(DB, CAMPAIGN, "reco")]
+    scm = git_scm(job)
+    remote = scm.find("userRemoteConfigs/hudson.plugins.git.UserRemoteConfig")
+    assert remote.findtext("url") == "https://gitlab.cern.ch/ecal/reco.git"
+    assert remote.findtext("credentialsId") == "gitlab-ro"
+    # the commit itself is fetched (a shallow clone of the branch would miss it once moved)
+    assert remote.findtext("refspec") == f"+{COMMIT}:refs/remotes/origin/ecal-pinned"
+    assert [b.findtext("name") for b in scm.iter("hudson.plugins.git.BranchSpec")] == [COMMIT]
+    clone = scm.find("extensions/hudson.plugins.git.extensions.impl.CloneOption")
+    assert (clone.findtext("shallow"), clone.findtext("depth"),
+            clone.findtext("honorRefspec")) == ("true", "1", "true")
+    assert scm.find("extensions/hudson.plugins.git.extensions.impl.CleanBeforeCheckout") \
+        is not None
+    assert scm.find("extensions/hudson.plugins.git.extensions.impl.WipeWorkspace") is None
+    assert f"main at commit {COMMIT}" in job.findtext("description")
+    # the command runs in the checkout's subdir
+    (tmp_path / "wf" / "reco").mkdir(parents=True)
+    code, calls = run_like_jenkins(tmp_path, "cd " + shlex.quote(str(tmp_path)) + "\n"
+                                   + shell(job) + "\n",
+                                   {"DB": DB, "CAMPAIGN": CAMPAIGN, "TASK": "reco",
+                                    "RUN_NUMBER": "355100", "RUNS": ""})
+    assert code == 0 and calls[0][-1] == wf.command
+    assert "cd -- wf/reco\n" in shell(job)
+
+
+def test_unpinned_scm_follows_its_branch_or_tag(tmp_path):
+    branch = Workflow("reco", "./r.sh", scm={"url": "ssh://git@host/r.git", "branch": "dev"})
+    tag = Workflow("calib", "./c.sh", scm={"url": "ssh://git@host/c.git", "tag": "v1"})
+    jobs = parsed(render(tmp_path, [branch, tag], {"reco", "calib"}))
+    scm = git_scm(jobs[job_name(DB, CAMPAIGN, "reco")])
+    assert scm.findtext(".//refspec") == "+refs/heads/dev:refs/remotes/origin/dev"
+    assert scm.findtext(".//hudson.plugins.git.BranchSpec/name") == "refs/heads/dev"
+    assert scm.find(".//credentialsId") is None
+    scm = git_scm(jobs[job_name(DB, CAMPAIGN, "calib")])
+    assert scm.findtext(".//refspec") == "+refs/tags/v1:refs/tags/v1"
+    assert scm.findtext(".//hudson.plugins.git.BranchSpec/name") == "refs/tags/v1"

@@ -7,7 +7,9 @@ from ecaljenkins.cli.runctrl import main
 from ecaljenkins.errors import InputError
 from ecaljenkins.jobsync import create_rtype, update_rtype
 from ecaljenkins.settings import Settings
+from ecaljenkins.workflows import Workflow
 
+from fixtures.git import git
 from fixtures.influx import dump
 from jenkins_fake import TOKEN, URL, USER
 
@@ -147,3 +149,39 @@ def test_the_library_calls_do_what_the_commands_do(setup, client, jenkins, tmp_p
 
     with pytest.raises(InputError, match="^nothing to do: give --add"):
         update_rtype(ctrl, "cosmics", settings=settings)
+def test_added_task_records_and_renders_the_commit_of_its_branch(env, db, tmp_path, capsys,
+                                                                  monkeypatch, git_remote):
+    path = tmp_path / "scm-workflows.yaml"
+    path.write_text(f"reco:\n  command: ./run.sh\n  scm: {{url: '{git_remote.url}', "
+                    "branch: main}\n")
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(path))
+    assert main(["--db", db, "create", "-c", "c1"]) == 0
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 0, err
+    git("commit", "-q", "--allow-empty", "-m", "later", cwd=git_remote.path)
+    # the campaign keeps the commit the branch pointed to when the task was added
+    (definition,) = RunCtrl(db, "c1").info().workflows.values()
+    assert Workflow.from_json(definition).scm.commit == git_remote.second
+    text = open(f"{env['ECAL_JOBS_DIR']}/{db}/c1.yaml").read()
+    assert f"+{git_remote.second}:refs/remotes/origin/ecal-pinned" in text
+    # --refresh records where the branch is now
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--refresh", capsys=capsys)
+    assert code == 0, err
+    (definition,) = RunCtrl(db, "c1").info().workflows.values()
+    assert Workflow.from_json(definition).scm.commit == git("rev-parse", "HEAD",
+                                                            cwd=git_remote.path)
+
+
+def test_unreachable_repository_changes_nothing(env, db, tmp_path, capsys, monkeypatch,
+                                                influxd):
+    path = tmp_path / "scm-workflows.yaml"
+    path.write_text(f"reco:\n  command: ./run.sh\n  scm: {{url: 'file://{tmp_path}/gone', "
+                    "branch: main}\n")
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(path))
+    assert main(["--db", db, "create", "-c", "c1"]) == 0
+    before = dump(influxd, db)
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 1 and "git ls-remote" in err and len(err.strip().splitlines()) == 1
+    assert dump(influxd, db) == before

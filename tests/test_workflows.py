@@ -5,9 +5,12 @@ import textwrap
 
 import pytest
 
-from ecaljenkins.errors import ConfigError, InputError
+from ecaljenkins.errors import ConfigError, InputError, ScmError
 from ecaljenkins.names import as_int, closest, did_you_mean, parse_int
-from ecaljenkins.workflows import DEFAULT_CATALOGUE, Workflow, load_catalogue
+from ecaljenkins.workflows import (DEFAULT_CATALOGUE, Scm, Workflow, load_catalogue,
+                                   relative_script)
+
+from fixtures.git import git
 
 
 def write(tmp_path, text, name="workflows.yaml"):
@@ -236,3 +239,99 @@ def test_workflow_validates_itself():
         Workflow("t;rm", "x")
     with pytest.raises(ConfigError, match="'command'"):
         Workflow("t", "a\x00b")
+
+
+# --- the workflow's code: scm, or installed executables -----------------------------
+
+def test_scm_key(tmp_path):
+    catalogue = load_catalogue(write(tmp_path, """\
+        reco:
+          command: python3 scripts/reco.py --runs "$RUN_NUMBER"
+          scm:
+            url: https://gitlab.cern.ch/ecal/reco.git
+            branch: main
+            credentials: gitlab-ecal-ro
+            subdir: workflows/reco
+        calib:
+          command: ./calib.sh
+          scm: {url: "git@gitlab.cern.ch:ecal/calib.git", tag: v2.1}
+        """))
+    scm = catalogue["reco"].scm
+    assert scm == Scm("https://gitlab.cern.ch/ecal/reco.git", branch="main",
+                      credentials="gitlab-ecal-ro", subdir="workflows/reco")
+    assert scm.ref == "refs/heads/main" and catalogue["calib"].scm.ref == "refs/tags/v2.1"
+    # recorded in InfluxDB as JSON and read back the same
+    assert Workflow.from_json(catalogue["reco"].to_json()) == catalogue["reco"]
+
+
+@pytest.mark.parametrize("command, script", [
+    ("python3 examples/demo_reco.py --runs 1", "examples/demo_reco.py"),
+    ("./run.sh", "./run.sh"),
+    ("bash run.sh", "run.sh"),
+    ("set -e\nX=1 scripts/a.sh \"$RUNS\"", "scripts/a.sh"),
+    ("cd /tmp && python reco.py", "reco.py"),
+])
+def test_relative_script_without_scm_is_refused(tmp_path, command, script):
+    message = refusal(tmp_path, f"reco:\n  command: {json.dumps(command)}\n")
+    assert f"workflow 'reco': key 'command' runs the relative path {script!r}" in message
+    assert "give 'scm'" in message
+    # the same command is fine when the repository holding it is checked out
+    load_catalogue(write(tmp_path, f"reco:\n  command: {json.dumps(command)}\n"
+                         "  scm: {url: 'https://git.example/r.git', branch: main}\n"))
+
+
+@pytest.mark.parametrize("command", [
+    "python3 -m ecaljenkins.examples.demo_reco --runs \"$RUNS\"",
+    "cmsRun \"$ECAL_CMSSW_BASE/src/a_cfg.py\" run=1",
+    "source /cvmfs/cms.cern.ch/cmsset_default.sh && /opt/ecal/bin/reco.sh",
+    "echo \"$RUNS\" | tr ',' '\\n' | sed 's|.*|root://eos/x/&.root|' > inputs.txt",
+    "python3 -c 'print(1)'", "ecal-reco --runs \"$RUNS\"", "xrdcp -f a.root root://eos//x/",
+])
+def test_installed_or_absolute_commands_need_no_scm(command):
+    assert relative_script(command) is None
+    Workflow("t", command)
+
+
+@pytest.mark.parametrize("scm, fragment", [
+    ("{branch: main}", "'url' is required"),
+    ("{url: 'https://git.example/r.git'}", "exactly one of 'branch' and 'tag'"),
+    ("{url: 'https://git.example/r.git', branch: a, tag: b}", "exactly one of"),
+    ("{url: 'https://bob:s3cret@git.example/r.git', branch: a}", "must not hold a user"),
+    ("{url: 'https://bob@git.example/r.git', branch: a}", "must not hold a user"),
+    ("{url: 'r.git', branch: main}", "must be a git URL"),
+    ("{url: 'https://git.example/r.git', branch: '-x'}", "branch or tag name"),
+    ("{url: 'https://git.example/r.git', branch: 'a..b'}", "branch or tag name"),
+    ("{url: 'https://git.example/r.git', branch: m, subdir: '../up'}", "without '..'"),
+    ("{url: 'https://git.example/r.git', branch: m, subdir: '/abs'}", "relative directory"),
+    ("{url: 'https://git.example/r.git', branch: m, commit: 'abc'}", "40 hex"),
+    ("{url: 'https://git.example/r.git', branch: m, credentials: 'a b'}", "credentials id"),
+    ("{url: 'https://git.example/r.git', brach: m}", "(did you mean 'branch'?)"),
+    ("https://git.example/r.git", "must be a mapping"),
+])
+def test_scm_refusals(tmp_path, scm, fragment):
+    message = refusal(tmp_path, f"reco:\n  command: ./run.sh\n  scm: {scm}\n")
+    assert "workflow 'reco': key 'scm'" in message and fragment in message
+    assert "s3cret" not in message
+
+
+def test_pinned_resolves_the_branch_or_tag_with_ls_remote(git_remote):
+    url, repo, first, second = git_remote
+    wf = Workflow("reco", "./run.sh", scm={"url": url, "branch": "main"})
+    pinned = wf.pinned()
+    assert pinned.scm.commit == second and pinned.scm.branch == "main"
+    assert pinned.pinned() is pinned                 # pinned once, never moved again
+    git("commit", "-q", "--allow-empty", "-m", "three", cwd=repo)
+    assert Workflow.from_json(pinned.to_json()).scm.commit == second
+    tag = Workflow("reco", "./run.sh", scm={"url": url, "tag": "v1"}).pinned()
+    assert tag.scm.commit == first                   # the commit of the annotated tag
+    assert Workflow("t", "true").pinned().scm is None
+
+
+def test_pinned_refusals(git_remote, tmp_path):
+    url = git_remote.url
+    with pytest.raises(ConfigError, match="workflow 'reco': key 'scm': branch 'nope' not found"):
+        Workflow("reco", "./run.sh", scm={"url": url, "branch": "nope"}).pinned()
+    with pytest.raises(ScmError, match="git ls-remote file://.*/missing failed") as err:
+        Workflow("reco", "./run.sh", scm={"url": f"file://{tmp_path}/missing",
+                                          "branch": "main"}).pinned()
+    assert err.value.exit_code == 1 and "\n" not in str(err.value)
