@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench influxd htcondor clean
+.PHONY: test demo bench influxd htcondor lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,32 @@ htcondor: $(STAMP)
 	fi
 	@$(BIN)/python -m ecaljenkins.localcondor
 
-test: $(STAMP) influxd htcondor
+# The Jenkinsfile linted offline by npm-groovy-lint (version 15: Node.js 20 and Java 17;
+# installed under .lint/ by this Makefile, with Debian's nodejs/npm/JRE when missing).
+# A broken Jenkinsfile fails `make test`; it is linted again only when it changed since
+# its last clean lint (the stamp), so the 15 s it takes are paid once per change.
+LINT_DIR    := .lint
+GROOVY_LINT := $(LINT_DIR)/node_modules/.bin/npm-groovy-lint
+
+$(GROOVY_LINT):
+	@if command -v npm >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing nodejs, npm and a Java runtime (Debian packages) for the Jenkinsfile lint"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			nodejs npm default-jre-headless) >/dev/null; \
+	else \
+		echo "npm and java not found: run 'sudo apt-get install nodejs npm default-jre-headless'" >&2; \
+		exit 2; \
+	fi
+	npm install --silent --no-audit --no-fund --prefix $(LINT_DIR) npm-groovy-lint@15
+
+$(LINT_DIR)/Jenkinsfile.linted: Jenkinsfile | $(GROOVY_LINT)
+	$(GROOVY_LINT) --noserver --failon error --loglevel error --output txt Jenkinsfile
+	touch $@
+
+lint: $(LINT_DIR)/Jenkinsfile.linted
+
+test: $(STAMP) influxd htcondor lint
 	$(BIN)/python -m pytest -q
 
 # The whole system end to end on this machine (ecaljenkins/demo.py), outputs in
@@ -47,4 +72,4 @@ bench: $(STAMP) influxd
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output
+	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output $(LINT_DIR)
