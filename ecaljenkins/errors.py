@@ -72,6 +72,10 @@ class RegistryError(ServerError):
     """The run registry (OMS) could not be read."""
 
 
+class JobNameCollision(InputError):
+    """Two (database, campaign, task) would share one Jenkins job name."""
+
+
 class ScmError(ServerError):
     """A workflow's git repository could not be asked for its commit (``git ls-remote``)."""
 

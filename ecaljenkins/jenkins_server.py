@@ -43,6 +43,46 @@ def connect_jenkins(settings: Settings | None = None) -> jenkins.Jenkins:
     return jenkins.Jenkins(url, username=user, password=token, timeout=JENKINS_TIMEOUT)
 
 
+#: the Jenkins plugins the Jenkinsfile and the generated jobs use, and what for
+REQUIRED_PLUGINS = {
+    "workflow-aggregator": "the Jenkinsfile (Pipeline, declarative)",
+    "git": "the Jenkinsfile's checkout and the workflows' repositories (scm)",
+    "credentials-binding": "InfluxDB, Jenkins API and OMS credentials in builds",
+    "build-timeout": "timeout_minutes of the workflow jobs, the scheduler job's timeout",
+    "throttle-concurrents": "max_in_flight of the workflow jobs",
+    "mailer": "mails of failed and unstable scheduler cycles",
+}
+
+
+def check_reachable(settings: Settings | None = None) -> None:
+    """Ask Jenkins who we are: raise its typed error if it cannot be reached or refuses us.
+
+    Done before a campaign changes (``rtype-update --add``), so that an
+    unreachable Jenkins leaves the database as it was.
+    """
+    settings = current(settings)
+    server = connect_jenkins(settings)
+    with jenkins_errors("checking the connection", server.server, settings.jenkins_api_token):
+        server.get_whoami()
+
+
+def missing_plugins(settings: Settings | None = None) -> dict[str, str]:
+    """{plugin: what needs it} of :data:`REQUIRED_PLUGINS` Jenkins lacks (or has disabled)."""
+    settings = current(settings)
+    server = connect_jenkins(settings)
+    with jenkins_errors("listing the plugins", server.server, settings.jenkins_api_token):
+        plugins = server.get_plugins(depth=1).values()
+    active = {p.get("shortName") for p in plugins if p.get("active") and p.get("enabled")}
+    return {name: why for name, why in REQUIRED_PLUGINS.items() if name not in active}
+
+
+def with_hint(err: JenkinsError, hint: str) -> JenkinsError:
+    """The same typed error, its message followed by ``hint``."""
+    message = f"{err}; {hint}"
+    return type(err)(message, err.status) if isinstance(err, JenkinsRefused) \
+        else type(err)(message)
+
+
 def set_enabled(job_names: list[str], enabled: bool, settings: Settings | None = None) -> None:
     """Enable or disable jobs on Jenkins (a run type gained or lost tasks)."""
     settings = current(settings)

@@ -20,10 +20,14 @@ first. :func:`validate` runs JJB itself, so tests check the XML Jenkins receives
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
+import re
 import shlex
 import tempfile
 from pathlib import Path
+
+import xml.etree.ElementTree as ET
 
 import jinja2
 import yaml
@@ -36,7 +40,7 @@ from jenkins_jobs.roots import Roots
 from jenkins_jobs.xml_config import XmlJobGenerator
 
 from . import __version__
-from .errors import ConfigError, first_line
+from .errors import ConfigError, JobNameCollision, first_line
 from .jenkins_server import JENKINS_TIMEOUT, jenkins_errors
 from .names import check_db, check_name, job_name
 from .resources import shipped
@@ -58,6 +62,15 @@ allow_duplicates=False
 url=http://localhost:8080/
 query_plugins_info=False
 """
+
+
+#: the last line of a pushed job's description: the hash of the configuration it was pushed
+#: with, compared with what would be rendered now (jobs are pushed only when they differ)
+HASH_MARK = "ecaljenkins configuration "
+#: who a workflow job belongs to, as its description says (see _job_description)
+_OWNER = re.compile(r"ECAL task (\S+) of campaign (\S+) \(database (\S+)\)")
+#: a job name in a rendered file (names need no quoting beyond YAML's double quotes)
+_RENDERED_NAME = re.compile(r'^    name: "([^"]+)"$', re.M)
 
 
 def templates_dir(settings: Settings | None = None) -> Path:
@@ -194,6 +207,8 @@ def render_campaign(db: str, campaign: str, workflows: dict[str, Workflow], acti
     if unknown:
         raise ConfigError(f"active tasks {', '.join(unknown)} of campaign {campaign!r} "
                           "are not in the workflow catalogue")
+    _check_rendered_names(Path(output_dir), db, campaign,
+                          {job_name(db, campaign, task): task for task in workflows})
     jobs = []
     for task in sorted(workflows):
         wf = workflows[task]
@@ -205,6 +220,28 @@ def render_campaign(db: str, campaign: str, workflows: dict[str, Workflow], acti
                      "description": _job_description(wf, db, campaign)})
     return _render("workflow-job.yaml.j2", Path(output_dir) / db / f"{campaign}.yaml", settings,
                    db=db, campaign=campaign, jobs=jobs, credentials_id=credentials_id)
+
+
+def _check_rendered_names(output_dir: Path, db: str, campaign: str, names: dict) -> None:
+    """Refuse job names another campaign's file in ``output_dir`` already renders.
+
+    ``-`` may appear in database, campaign and task names, so ``ecal_a`` + ``b-c``
+    and ``ecal_a-b`` + ``c`` give the same job name: two campaigns sharing one
+    Jenkins job would run each other's builds. Checked at render time against
+    every file of the jobs folder, and at push time against Jenkins.
+    """
+    for path in sorted(output_dir.glob("*/*.yaml")):
+        if (path.parent.name, path.stem) == (db, campaign):
+            continue
+        try:
+            taken = set(_RENDERED_NAME.findall(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError):
+            continue
+        for name in sorted(taken & set(names)):
+            raise JobNameCollision(
+                f"job name {name} of task {names[name]!r} of campaign {campaign!r} (database "
+                f"{db!r}) is already the name of a job of campaign {path.stem!r} (database "
+                f"{path.parent.name!r}, {path}): rename the campaign (prefer '_' to '-')")
 
 
 def render_scheduler(dbs: list[str], output_dir: Path | str = "jobs",
@@ -325,9 +362,48 @@ def validate(path: Path | str) -> dict[str, str]:
             for job in _generate(path, _jjb_config(None))}
 
 
+def _stamp(xml_jobs: list) -> dict[str, str]:
+    """End each job's description with the hash of its configuration; {name: mark line}."""
+    marks = {}
+    for job in xml_jobs:
+        digest = hashlib.sha256(job.output()).hexdigest()[:20]
+        element = job.xml.find("description")
+        if element is None:
+            element = ET.SubElement(job.xml, "description")
+        marks[job.name] = f"{HASH_MARK}{digest}"
+        element.text = f"{element.text or ''}\n{marks[job.name]}"
+    return marks
+
+
+def owner(description: str | None) -> tuple[str, str, str] | None:
+    """(database, campaign, task) a workflow job's description names, or None."""
+    found = _OWNER.findall(description or "")
+    return (found[-1][2], found[-1][1], found[-1][0]) if found else None
+
+
+def _check_owners(xml_jobs: list, on_jenkins: dict[str, str]) -> None:
+    """Refuse to push a job over a Jenkins job of another (database, campaign, task)."""
+    for job in xml_jobs:
+        ours = owner(job.xml.findtext("description"))
+        theirs = owner(on_jenkins.get(job.name))
+        if ours and theirs and ours != theirs:
+            raise JobNameCollision(
+                f"job {job.name} on Jenkins belongs to task {theirs[2]!r} of campaign "
+                f"{theirs[1]!r} (database {theirs[0]!r}), not to task {ours[2]!r} of campaign "
+                f"{ours[1]!r} (database {ours[0]!r}): the names collide; rename the campaign "
+                "(prefer '_' to '-')")
+
+
 def update_jenkins(path: Path | str, jenkins_ini: str | None = None,
-                   settings: Settings | None = None) -> list[str]:
-    """Create or reconfigure on Jenkins the jobs of ``path``; return their names.
+                   settings: Settings | None = None, force: bool = False) -> list[str]:
+    """Create or reconfigure on Jenkins the jobs of ``path`` that differ; return their names.
+
+    Each pushed job carries the hash of its configuration in its description;
+    one request lists every job's description, and only the jobs whose hash
+    differs from what would be rendered now (or that do not exist) are pushed,
+    so calling this every scheduler cycle is cheap and a push that failed is
+    made again by the next call. ``force`` pushes them all. A job of another
+    database or campaign with the same name is refused (JobNameCollision).
 
     The server and account come from ``jenkins_ini`` when given, with any of
     ``JENKINS_URL``/``JENKINS_USER``/``JENKINS_API_TOKEN`` set overriding it;
@@ -343,7 +419,16 @@ def update_jenkins(path: Path | str, jenkins_ini: str | None = None,
     if config.jenkins["timeout"] is _DEFAULT_TIMEOUT:
         config.jenkins["timeout"] = JENKINS_TIMEOUT
     xml_jobs = _generate(path, config)
+    marks = _stamp(xml_jobs)
     with jenkins_errors("update of the jobs", config.jenkins["url"], config.jenkins["password"],
                         also=(JenkinsJobsException,)):
-        JenkinsManager(config).update_jobs(xml_jobs, n_workers=1)
-    return sorted(job.name for job in xml_jobs)
+        manager = JenkinsManager(config)
+        listed = manager.jenkins.get_info(query="?tree=jobs[name,description]")
+        on_jenkins = {job["name"]: job.get("description") or ""
+                      for job in listed.get("jobs", [])}
+        _check_owners(xml_jobs, on_jenkins)
+        changed = [job for job in xml_jobs
+                   if force or not on_jenkins.get(job.name, "").rstrip().endswith(marks[job.name])]
+        if changed:
+            manager.update_jobs(changed, n_workers=1)
+    return sorted(job.name for job in changed)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import jenkins_server, jobs
 from .campaign import Campaign, RtypeChange, RunCtrl, list_campaigns
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, JenkinsError
 from .names import did_you_mean, job_name
 from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
@@ -101,6 +101,7 @@ def preflight(output: str | None = None, settings: Settings | None = None) -> bo
     if not settings.jenkins_configured:
         return False
     settings.jenkins_account()
+    jenkins_server.check_reachable(settings)
     return True
 
 
@@ -108,9 +109,12 @@ def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
          push: bool | None = None, settings: Settings | None = None) -> SyncResult:
     """Re-render a campaign after its active tasks changed, and tell Jenkins.
 
-    Newly active tasks are pushed (the job may not exist yet, and pushing its
-    ``disabled: false`` enables it); tasks no longer active anywhere are
-    disabled with python-jenkins. ``push=None`` means "if Jenkins is configured".
+    The jobs that differ from Jenkins' are pushed (:func:`jobs.update_jenkins`):
+    a newly active task's job is created or enabled, the job of a task no longer
+    active anywhere is pushed disabled. ``push=None`` means "if Jenkins is
+    configured". The campaign has changed already when this runs: if Jenkins
+    fails now, the error says the change is recorded and which command (or the
+    next scheduler cycle, which runs ``jobs --update``) brings the jobs up to date.
     """
     settings = current(settings)
     camp = ctrl.info()
@@ -118,20 +122,24 @@ def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
     result.jenkins = settings.jenkins_configured if push is None else push
     if not result.jenkins or result.path is None:
         return result
-    now_active = camp.active_tasks
-    if now_active - previously_active:
-        result.pushed = jobs.update_jenkins(result.path, settings=settings)
-    gone = sorted((previously_active - now_active) & set(camp.workflows))
-    if gone:
-        result.disabled = [job_name(ctrl.influx.db, camp.name, t) for t in gone]
-        jenkins_server.set_enabled(result.disabled, False, settings)
+    try:
+        pushed = jobs.update_jenkins(result.path, settings=settings)
+    except JenkinsError as err:
+        raise jenkins_server.with_hint(
+            err, f"the change of campaign {camp.name!r} is recorded, but its Jenkins jobs are "
+            f"out of date: 'ecalrunctrl.py --db {ctrl.influx.db} jobs --update' (or the next "
+            "scheduler cycle) pushes them") from None
+    gone = {job_name(ctrl.influx.db, camp.name, t)
+            for t in (previously_active - camp.active_tasks) & set(camp.workflows)}
+    result.pushed = [name for name in pushed if name not in gone]
+    result.disabled = [name for name in pushed if name in gone]
     return result
 
 
 def render_all(influx, campaign: str | None = None, output: str | None = None,
                update: bool = False, jenkins_ini: str | None = None,
                scheduler_dbs: list[str] | None = None,
-               settings: Settings | None = None) -> list[SyncResult]:
+               settings: Settings | None = None, force: bool = False) -> list[SyncResult]:
     """``ecalrunctrl.py jobs``: render/validate every campaign (or one), optionally push.
 
     With ``scheduler_dbs`` the scheduler job (the freestyle twin of the
@@ -147,7 +155,7 @@ def render_all(influx, campaign: str | None = None, output: str | None = None,
     if update:
         for result in results:
             if result.path is not None:
-                result.pushed = jobs.update_jenkins(result.path, jenkins_ini, settings)
+                result.pushed = jobs.update_jenkins(result.path, jenkins_ini, settings, force)
                 result.jenkins = True
     return results
 

@@ -29,7 +29,7 @@ root                 GET    /                                200, header ``X-Jen
 info                 GET    /api/json                        server JSON with ``jobs``
 crumb                GET    /crumbIssuer/api/json            ``crumb``, ``crumbRequestField``
 whoami               GET    /me/api/json                     the user
-plugins              GET    /pluginManager/api/json          no plugins
+plugins              GET    /pluginManager/api/json          ``plugins`` (``add_plugin``)
 queue                GET    /queue/api/json                  ``items`` waiting
 job                  GET    /job/<n>/api/json                job JSON or 404 (``depth=1``:
                                                              builds with their parameters)
@@ -178,6 +178,7 @@ class FakeJenkins:
         self.queue: dict[int, QueueItem] = {}
         self.builds: dict[tuple[str, int], Build] = {}
         self.calls: list[Call] = []
+        self.plugins: list[dict] = []
         self.crumb = "0123456789abcdef"
         self._failures: list[list] = []  # [endpoint, status or exception, remaining or None]
         self._queue_ids = itertools.count(101)
@@ -197,6 +198,12 @@ class FakeJenkins:
         job = Job(name, config or minimal_config(params, disabled), disabled)
         self.jobs[name] = job
         return job
+
+    def add_plugin(self, name: str, version: str = "1.0", enabled: bool = True) -> None:
+        """A plugin installed (``enabled=False``: installed but disabled, not active)."""
+        self.plugins.append({"shortName": name, "longName": f"{name} plugin",
+                             "version": version, "active": enabled, "enabled": enabled,
+                             "bundled": False, "hasUpdate": False, "pinned": False})
 
     def fail(self, endpoint: str, error, times: int | None = 1) -> None:
         """Make ``endpoint`` ("*": any) answer HTTP ``error`` (an int) or raise ``error``.
@@ -336,10 +343,15 @@ class FakeJenkins:
         return 200, self._headers("text/html;charset=utf-8"), "<html>Dashboard [Jenkins]</html>"
 
     def _info(self, query, body):
+        # as Jenkins: a job's description only when the tree asks for it
+        described = "description" in query.get("tree", "")
         return self._json({"_class": "hudson.model.Hudson", "mode": "NORMAL",
                            "nodeDescription": "the Jenkins controller", "numExecutors": 0,
                            "useCrumbs": True, "useSecurity": True, "url": self.url,
-                           "jobs": [self._job_summary(j) for j in self.jobs.values()]},
+                           "jobs": [dict(self._job_summary(j), **(
+                               {"description": ET.fromstring(j.config).findtext("description")
+                                or None} if described else {}))
+                               for j in self.jobs.values()]},
                           query)
 
     def _crumb(self, query, body):
@@ -351,7 +363,7 @@ class FakeJenkins:
                            "fullName": self.user, "absoluteUrl": f"{self.url}user/{self.user}"})
 
     def _plugins(self, query, body):
-        return self._json({"_class": "hudson.LocalPluginManager", "plugins": []})
+        return self._json({"_class": "hudson.LocalPluginManager", "plugins": self.plugins})
 
     def _queue(self, query, body):
         return self._json({"_class": "hudson.model.Queue", "discoverableItems": [],

@@ -20,11 +20,13 @@ import requests
 
 from ecaljenkins import __version__
 from ecaljenkins.errors import (ConfigError, InputError, InvalidName, JenkinsAuthError,
+                                JobNameCollision,
                                 JenkinsError, JenkinsNotFound, JenkinsRefused, JenkinsTimeout,
                                 JenkinsUnreachable)
 from ecaljenkins.executors import BuildRequest, JenkinsExecutor
-from ecaljenkins.jenkins_server import connect_jenkins, set_enabled
-from ecaljenkins.jobs import (NEEDS_ATTENTION, SCHEDULER_JOB, build_command, render_campaign, render_scheduler,
+from ecaljenkins.jenkins_server import (REQUIRED_PLUGINS, connect_jenkins, missing_plugins,
+                                        set_enabled)
+from ecaljenkins.jobs import (HASH_MARK, NEEDS_ATTENTION, SCHEDULER_JOB, build_command, render_campaign, render_scheduler,
                               scheduler_command, templates_dir, update_jenkins, validate)
 from ecaljenkins.names import job_name
 from ecaljenkins.settings import Settings
@@ -390,6 +392,20 @@ def campaign_file(tmp_path, active=("demo-reco",)):
     return render(tmp_path, workflows, set(active))
 
 
+def unmarked(config: str) -> tuple[str, str]:
+    """(the config without the hash line of its description, that hash line)."""
+    root = ET.fromstring(config)
+    element = root.find("description")
+    text, mark = element.text.rsplit("\n", 1)
+    element.text = text
+    return ET.tostring(root, encoding="unicode"), mark
+
+
+def same_xml(a: str, b: str) -> bool:
+    return ET.tostring(ET.fromstring(a), encoding="unicode") == \
+        ET.tostring(ET.fromstring(b), encoding="unicode")
+
+
 def test_update_jenkins_creates_then_reconfigures(tmp_path, jenkins):
     path = campaign_file(tmp_path)
     expected = validate(path)
@@ -397,16 +413,21 @@ def test_update_jenkins_creates_then_reconfigures(tmp_path, jenkins):
     assert names == sorted(expected)
     assert set(jenkins.jobs) == set(expected)
     for name, xml in expected.items():
-        assert jenkins.jobs[name].config == xml
+        # what JJB rendered, its description ending with the hash of that rendering
+        config, mark = unmarked(jenkins.jobs[name].config)
+        assert same_xml(config, xml) and mark.startswith(HASH_MARK)
     assert not jenkins.jobs[job_name(DB, CAMPAIGN, "demo-reco")].disabled
     assert jenkins.jobs[job_name(DB, CAMPAIGN, "demo-calib")].disabled
     assert len(jenkins.endpoint_calls("createItem")) == 2
-    # deactivating and pushing again reconfigures the same jobs
+    # deactivating reconfigures the job that changed, and that one only
     path = campaign_file(tmp_path, active=())
-    assert update_jenkins(path) == names
+    assert update_jenkins(path) == [job_name(DB, CAMPAIGN, "demo-reco")]
     assert len(jenkins.endpoint_calls("createItem")) == 2
-    assert len(jenkins.endpoint_calls("reconfig")) == 2
+    assert len(jenkins.endpoint_calls("reconfig")) == 1
     assert all(job.disabled for job in jenkins.jobs.values())
+    # force pushes them all
+    assert update_jenkins(path, force=True) == names
+    assert len(jenkins.endpoint_calls("reconfig")) == 3
     # the API token travels in the Authorization header only
     assert not [c for c in jenkins.calls if TOKEN in c.url or TOKEN in c.body]
 
@@ -474,7 +495,7 @@ def test_update_jenkins_failures(tmp_path, jenkins, endpoint, error, fragment, k
         update_jenkins(path)
     jenkins.fail(endpoint, error, times=None)
     with pytest.raises(JenkinsError) as err:
-        update_jenkins(path)
+        update_jenkins(path, force=endpoint == "reconfig")
     message = str(err.value)
     assert fragment in message, message
     assert type(err.value) is kind
@@ -694,3 +715,79 @@ def test_unpinned_scm_follows_its_branch_or_tag(tmp_path):
     scm = git_scm(jobs[job_name(DB, CAMPAIGN, "calib")])
     assert scm.findtext(".//refspec") == "+refs/tags/v1:refs/tags/v1"
     assert scm.findtext(".//hudson.plugins.git.BranchSpec/name") == "refs/tags/v1"
+
+
+# --- pushed only when changed, retried until pushed -------------------------------------
+
+def test_only_jobs_differing_from_jenkins_are_pushed_and_a_failed_push_is_retried(
+        tmp_path, jenkins):
+    path = campaign_file(tmp_path, active=("demo-reco", "demo-calib"))
+    jenkins.fail("createItem", 500)          # the first job's creation fails
+    with pytest.raises(JenkinsRefused):
+        update_jenkins(path)
+    calib = job_name(DB, CAMPAIGN, "demo-calib")
+    assert list(jenkins.jobs) == [job_name(DB, CAMPAIGN, "demo-reco")]
+    # the next call (the next scheduler cycle) pushes what is still missing, only that
+    assert update_jenkins(path) == [calib]
+    assert set(jenkins.jobs) == set(validate(path))
+    assert update_jenkins(path) == []        # nothing differs: one request, nothing pushed
+    calls = len(jenkins.calls)
+    assert update_jenkins(path) == []
+    (listing,) = [c for c in jenkins.calls[calls:] if c.endpoint != "crumb"]  # one listing
+    assert listing.endpoint == "info" and "description" in listing.url
+    # a job changed by hand on Jenkins (its hash line gone) is pushed again
+    jenkins.jobs[calib].config = jenkins.jobs[calib].config.replace(HASH_MARK, "edited ")
+    assert update_jenkins(path) == [calib]
+    # a workflow changed in the catalogue changes its job only
+    workflows = [Workflow("demo-reco", "python3 -m demo_reco {x}", timeout_minutes=7),
+                 Workflow("demo-calib", "true", depends_on=("demo-reco",), group_by="fill")]
+    path = render(tmp_path, workflows, {"demo-reco", "demo-calib"})
+    assert update_jenkins(path) == [job_name(DB, CAMPAIGN, "demo-reco")]
+
+
+# --- job names never shared ---------------------------------------------------------------
+
+def test_colliding_job_names_are_refused_at_render_time(tmp_path):
+    wf = Workflow("t", "true")
+    render(tmp_path, [wf], {"t"}, db="ecal_a-b", campaign="c")
+    assert job_name("ecal_a-b", "c", "t") == job_name("ecal_a", "b-c", "t")
+    with pytest.raises(JobNameCollision) as err:
+        render(tmp_path, [wf], {"t"}, db="ecal_a", campaign="b-c")
+    message = str(err.value)
+    assert ("job name ecal-ecal_a-b-c-t of task 't' of campaign 'b-c' (database 'ecal_a') is "
+            "already the name of a job of campaign 'c' (database 'ecal_a-b'") in message
+    assert err.value.exit_code == 2
+    assert not (tmp_path / "jobs" / "ecal_a" / "b-c.yaml").exists()
+    # the same campaign rendered again is no collision, nor are distinct names
+    render(tmp_path, [wf], {"t"}, db="ecal_a-b", campaign="c")
+    render(tmp_path, [wf], {"t"}, db="ecal_a", campaign="b_c")
+
+
+def test_colliding_job_names_are_refused_at_push_time(tmp_path, jenkins):
+    wf = Workflow("t", "true")
+    other = tmp_path / "other-machine"
+    update_jenkins(render(other, [wf], {"t"}, db="ecal_a-b", campaign="c"))
+    path = render(tmp_path, [wf], {"t"}, db="ecal_a", campaign="b-c")
+    before = jenkins.jobs["ecal-ecal_a-b-c-t"].config
+    with pytest.raises(JobNameCollision, match="job ecal-ecal_a-b-c-t on Jenkins belongs to "
+                       "task 't' of campaign 'c' \\(database 'ecal_a-b'\\), not to task 't' "
+                       "of campaign 'b-c' \\(database 'ecal_a'\\)"):
+        update_jenkins(path)
+    assert jenkins.jobs["ecal-ecal_a-b-c-t"].config == before
+
+
+# --- the plugins the jobs use ---------------------------------------------------------------
+
+def test_missing_plugins_are_named(jenkins):
+    assert set(missing_plugins()) == set(REQUIRED_PLUGINS)
+    for name in REQUIRED_PLUGINS:
+        jenkins.add_plugin(name, enabled=name != "mailer")
+    jenkins.add_plugin("unrelated")
+    assert missing_plugins() == {"mailer": REQUIRED_PLUGINS["mailer"]}
+    assert jenkins.endpoint_calls("plugins")[-1].url.startswith(f"{URL}pluginManager/api/json")
+
+
+def test_readme_lists_the_plugins():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in REQUIRED_PLUGINS:
+        assert f"`{name}`" in readme, name

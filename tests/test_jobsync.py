@@ -1,10 +1,12 @@
 """Campaign commands keep Jenkins in step: push on --add, disable on --remove, enable back."""
 
 import pytest
+import requests
 
 from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.cli.runctrl import main
 from ecaljenkins.errors import InputError
+from ecaljenkins.jenkins_server import REQUIRED_PLUGINS
 from ecaljenkins.jobsync import create_rtype, update_rtype
 from ecaljenkins.settings import Settings
 from ecaljenkins.workflows import Workflow
@@ -48,9 +50,9 @@ def test_add_pushes_remove_disables_add_enables(setup, jenkins, capsys):
 
     code, out, _ = cli("--db", db, "rtype-update", "-c", "c1", "--remove", "calib",
                        capsys=capsys)
-    assert code == 0 and f"disabled {calib}" in out
+    assert code == 0 and f"disabled {calib}" in out and f"pushed {reco}" not in out
     assert jenkins.jobs[calib].disabled and not jenkins.jobs[reco].disabled
-    assert len(jenkins.endpoint_calls("disable")) == 1
+    assert len(jenkins.endpoint_calls("reconfig")) == 1   # the one job that changed
 
     code, out, _ = cli("--db", db, "rtype-update", "-c", "c1", "--add", "calib", capsys=capsys)
     assert code == 0 and not jenkins.jobs[calib].disabled
@@ -65,16 +67,19 @@ def test_jobs_update_pushes_every_campaign(setup, jenkins, capsys):
     assert list(jenkins.jobs) == [f"ecal-{db}-c1-reco"]
 
 
-@pytest.mark.parametrize("status", [401, 403, 500])
-def test_jenkins_error_is_one_line_and_files_stay(setup, jenkins, capsys, env, status):
+@pytest.mark.parametrize("status", [401, 403, 500, "unreachable"])
+def test_jenkins_error_is_one_line_and_changes_nothing(setup, jenkins, capsys, env, status,
+                                                       influxd):
     db = setup
-    jenkins.fail("*", status, times=None)
+    jenkins.fail("*", requests.exceptions.ConnectionError("Connection refused")
+                 if status == "unreachable" else status, times=None)
+    before = dump(influxd, db)
     code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
                          capsys=capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and TOKEN not in err
-    with open(f"{env['ECAL_JOBS_DIR']}/{db}/c1.yaml") as f:
-        assert f"ecal-{db}-c1-reco" in f.read()
+    assert (f"HTTP {status}" if status != "unreachable" else "cannot connect") in err
+    assert dump(influxd, db) == before      # Jenkins is asked before the campaign changes
 
 
 def test_jobs_renders_the_scheduler_job(setup, env, capsys):
@@ -185,3 +190,36 @@ def test_unreachable_repository_changes_nothing(env, db, tmp_path, capsys, monke
                          capsys=capsys)
     assert code == 1 and "git ls-remote" in err and len(err.strip().splitlines()) == 1
     assert dump(influxd, db) == before
+
+
+# --- never half-applied ------------------------------------------------------------------
+
+def test_push_failing_after_the_change_says_how_it_completes(setup, jenkins, capsys, influxd):
+    db = setup
+    jenkins.fail("createItem", 500)          # Jenkins answers the check, then fails the push
+    code, out, err = cli("--db", db, "rtype-update", "-c", "c1", "--add", "reco",
+                         capsys=capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert (f"the change of campaign 'c1' is recorded, but its Jenkins jobs are out of date: "
+            f"'ecalrunctrl.py --db {db} jobs --update' (or the next scheduler cycle) pushes "
+            "them") in err
+    assert jenkins.jobs == {}
+    code, out, err = cli("--db", db, "jobs", "--update", capsys=capsys)
+    assert code == 0 and "1 pushed to Jenkins" in out
+    assert not jenkins.jobs[f"ecal-{db}-c1-reco"].disabled
+
+
+def test_jobs_check_names_the_missing_plugins(setup, jenkins, capsys):
+    db = setup
+    for name in REQUIRED_PLUGINS:
+        if name not in ("git", "throttle-concurrents"):
+            jenkins.add_plugin(name)
+    code, out, err = cli("--db", db, "jobs", "--check", capsys=capsys)
+    assert code == 1
+    assert "missing Jenkins plugin git: needed for" in out
+    assert "missing Jenkins plugin throttle-concurrents: needed for" in out
+    assert "lacks the plugins git, throttle-concurrents" in err
+    jenkins.add_plugin("git")
+    jenkins.add_plugin("throttle-concurrents")
+    code, out, err = cli("--db", db, "jobs", "--check", capsys=capsys)
+    assert code == 0 and f"Jenkins has the {len(REQUIRED_PLUGINS)} plugins" in out

@@ -9,8 +9,13 @@ def register(sub) -> None:
     p.add_argument("--output", metavar="DIR",
                    help="where to write them (default: $ECAL_JOBS_DIR or jobs/)")
     p.add_argument("--update", action="store_true",
-                   help="create/reconfigure the jobs on Jenkins (JENKINS_URL, JENKINS_USER, "
-                        "JENKINS_API_TOKEN, or --jenkins-ini)")
+                   help="create/reconfigure on Jenkins the jobs that differ from what is "
+                        "rendered (JENKINS_URL, JENKINS_USER, JENKINS_API_TOKEN, or --jenkins-ini)")
+    p.add_argument("--force", action="store_true",
+                   help="with --update: push every job, even those Jenkins has as rendered")
+    p.add_argument("--check", action="store_true",
+                   help="first ask Jenkins whether the plugins the jobs use are installed, "
+                        "and fail naming the missing ones")
     p.add_argument("--scheduler", nargs="?", const="", metavar="DB1,DB2",
                    help="also render the scheduler job (cron, every 10 minutes) for these "
                         "databases (default: --db); the Jenkinsfile does the same as a pipeline")
@@ -20,10 +25,12 @@ def register(sub) -> None:
 
 def jobs_(args) -> None:
     from ..jobsync import render_all  # Jenkins Job Builder is slow to import: only here
+    if args.check:
+        check_plugins(args.settings)
     client = influx(args)
     scheduler = None if args.scheduler is None else split_list([args.scheduler or client.db])
     results = render_all(client, args.campaign, args.output, args.update, args.jenkins_ini,
-                         scheduler, args.settings)
+                         scheduler, args.settings, args.force)
     for result in results:
         if result.path is None:
             print(f"{result.campaign}: no job (no task with a workflow definition)")
@@ -32,3 +39,17 @@ def jobs_(args) -> None:
         print(f"{result.campaign}: {result.path} ({len(result.jobs)} job(s) validated{pushed})")
         for task in result.undefined:
             print(f"{result.campaign}: active task {task!r} has no workflow definition: no job")
+
+
+def check_plugins(settings) -> None:
+    """Say which plugins the jobs need Jenkins lacks; a JenkinsError when any is missing."""
+    from ..errors import JenkinsError
+    from ..jenkins_server import REQUIRED_PLUGINS, missing_plugins
+    missing = missing_plugins(settings)
+    for name, why in missing.items():
+        print(f"missing Jenkins plugin {name}: needed for {why}")
+    if missing:
+        raise JenkinsError(f"Jenkins lacks the plugins {', '.join(missing)}: install them "
+                           "(Manage Jenkins > Plugins) and enable them")
+    print(f"Jenkins has the {len(REQUIRED_PLUGINS)} plugins the jobs use: "
+          f"{', '.join(REQUIRED_PLUGINS)}")
