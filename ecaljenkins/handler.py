@@ -131,12 +131,11 @@ class Handler:
         units = [self.runs] if grouped else [[run] for run in self.runs]
         # under the wrapper, the wrapper reports the build: the handler only works
         reporter = None if self._build.wrapped else self._reporter
-        build = self._build.build_number
         failed = 0
         for unit in units:
             try:
                 outcome = run_build(reporter, unit, partial(self._process, unit, grouped),
-                                    build=int(build) if build and build.isdigit() else None,
+                                    build=self._build.build,
                                     url=self._build.build_url, say=self._say)
             except EcalError as err:   # bad input: nothing more to do
                 self._say(f"error: {err}")

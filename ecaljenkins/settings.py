@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import Mapping, NamedTuple
 
 from .errors import ConfigError
-from .names import check_url
+from .names import check_url, parse_int
 
 #: seconds a build keeps retrying an unreachable InfluxDB (``ECAL_REPORT_RETRY`` overrides)
 REPORT_RETRY_SECONDS = 300.0
@@ -217,6 +217,13 @@ class BuildEnv:
                   for item in fields(cls)}
         values["wrapped"] = bool(values["wrapped"])
         return cls(**values)
+
+    @property
+    def build(self) -> int | None:
+        """``BUILD_NUMBER`` as a number (None when unset); anything else is bad input."""
+        if self.build_number is None:
+            return None
+        return parse_int(self.build_number, "build number", 1)
 
     @property
     def run_text(self) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ecaljenkins
-from ecaljenkins.errors import ConfigError
+from ecaljenkins.errors import ConfigError, InputError
 from ecaljenkins.settings import BuildEnv, Settings, _var, variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +121,18 @@ def test_build_env():
     grouped = BuildEnv.from_env({"RUNS": "1,2", "RUN_NUMBER": "1", "ECAL_BUILD_WRAPPER": ""})
     assert grouped.run_text == "1,2" and not grouped.wrapped
     assert BuildEnv.from_env({}) == BuildEnv()
+
+
+@pytest.mark.parametrize("text, build", [("7", 7), (" 12 ", 12), (None, None)])
+def test_build_number(text, build):
+    assert BuildEnv(build_number=text).build == build
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "x7", "7.0", "\u0667"])
+def test_a_bad_build_number_is_bad_input_on_every_build_side_path(text):
+    """The wrapper, jobctrl and the Handler read BUILD_NUMBER through this one property."""
+    with pytest.raises(InputError, match="invalid build number"):
+        BuildEnv(build_number=text).build
 
 
 def _table(text: str) -> list[str]:

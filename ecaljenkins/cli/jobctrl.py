@@ -57,16 +57,12 @@ def _runs(args) -> list[int]:
     return [parse_run(args.run)] if args.run is not None else parse_runs(args.runs)
 
 
-def _build_number(value) -> int | None:
-    return None if value in (None, "") else parse_int(value, "build number", 1)
-
-
 def jobctrl(args) -> None:
     from ..jobctrl import Reporter, parse_fields, reporting_influx
     runs = _runs(args)
     fields = parse_fields(args.fields)
     env = BuildEnv.from_env()
-    build = _build_number(args.id if args.id is not None else env.build_number)
+    build = env.build if args.id is None else parse_int(args.id, "build number", 1)
     reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
                         args.task)
     reporter.report(runs, args.status, build=build, url=env.build_url, fields=fields)
@@ -84,7 +80,7 @@ def run(args) -> int:
                         args.task)
     db = reporter.influx.db
     job = BuildEnv.from_env()
-    build, url = _build_number(job.build_number), job.build_url
+    build, url = job.build, job.build_url
     log = Path(args.log) if args.log else default_log_path(db, reporter.campaign, args.task,
                                                          runs, args.settings, job)
     prepare_log(log)
