@@ -72,6 +72,11 @@ class RegistryError(ServerError):
     """The run registry (OMS) could not be read."""
 
 
+#: exit status of a command that worked but needs a human (``schedule`` skipped for a lease
+#: held too long): the Jenkins build turns unstable instead of failed
+NEEDS_ATTENTION = 3
+
+
 class JobNameCollision(InputError):
     """Two (database, campaign, task) would share one Jenkins job name."""
 

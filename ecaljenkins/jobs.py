@@ -40,7 +40,7 @@ from jenkins_jobs.roots import Roots
 from jenkins_jobs.xml_config import XmlJobGenerator
 
 from . import __version__
-from .errors import ConfigError, JobNameCollision, first_line
+from .errors import NEEDS_ATTENTION, ConfigError, JobNameCollision, first_line
 from .jenkins_server import JENKINS_TIMEOUT, jenkins_errors
 from .names import check_db, check_name, job_name
 from .resources import shipped
@@ -120,11 +120,6 @@ def _render(template: str, target: Path, settings: Settings | None, **context) -
     except OSError as err:
         raise ConfigError(f"cannot write {target}: {err.strerror}") from None
     return target
-
-
-#: exit status of ``schedule`` when the cycle worked but something needs a human
-#: (a lease left too long, builds Jenkins refused): the build turns unstable
-NEEDS_ATTENTION = 3
 
 
 def install_step(version: str = __version__) -> str:

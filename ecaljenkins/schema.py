@@ -222,7 +222,10 @@ def task_job_point(campaign: str, task: str, jid: str, runs: Iterable[int],
                   "status": JobStatus(status).value, **fields}, when_ns)
 
 
-def lock_point(holder: str, expires: float) -> Point:
-    """The scheduling lease: who holds it, until when (unix seconds); one point at time 0."""
-    return Point("lock", (("scope", LOCK_SCOPE),),
-                 {"holder": holder, "expires": float(expires)}, 0)
+def lock_point(holder: str, expires: float, taken: float | None = None) -> Point:
+    """The scheduling lease: who holds it, until when, since when (unix seconds); one
+    point at time 0."""
+    fields = {"holder": holder, "expires": float(expires)}
+    if taken is not None:
+        fields["taken"] = float(taken)
+    return Point("lock", (("scope", LOCK_SCOPE),), fields, 0)

@@ -7,7 +7,9 @@ from ..campaign import RunCtrl
 from ..schema import STATUSES
 from ..executors import EXECUTORS, make_executor
 from ..scheduler import DEFAULT_MAX_TRIGGERS, CampaignReport, Scheduler
+from ..errors import NEEDS_ATTENTION
 from ..scheduler.clock import utc
+from ..scheduler.lease import break_lease, held_since, released_on_signals
 from .common import influx, print_table, subcommand, warn
 
 #: lines of detail per task and section in a dry run, unless --verbose
@@ -29,6 +31,9 @@ def register(sub) -> None:
                    help="local executor: where build logs go (default $ECAL_LOG_DIR or ./logs)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="dry run: list every run, not only the first ones of each task")
+    p.add_argument("--break-lease", action="store_true",
+                   help="break the scheduling lease of the database whoever holds it, "
+                        "saying who held it, and run no cycle (when its holder is gone)")
 
 
 def schedule(args) -> int:
@@ -36,6 +41,8 @@ def schedule(args) -> int:
         from .common import raise_usage
         raise_usage(f"invalid --max-triggers {args.max_triggers}: use 0 or more")
     client = influx(args)
+    if args.break_lease:
+        return break_(client)
     if args.campaign is not None:   # a wrong -c is reported before a Jenkins setting
         RunCtrl(client, args.campaign).info()
     log_dir = args.log_dir or args.settings.log_dir or "logs"
@@ -43,12 +50,16 @@ def schedule(args) -> int:
                                                        args.settings)
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
-    report = scheduler.cycle(args.campaign)
+    with released_on_signals():     # Jenkins aborts a build with SIGTERM
+        report = scheduler.cycle(args.campaign)
     for name in report.inactive:
         print(f"campaign {name!r}: inactive (no active task), skipped")
+    if report.took_over:
+        print(f"took over the lease of {report.took_over}: that scheduler of this host "
+              "is no longer running")
     if report.skipped:
         print(report.skipped)
-        return 0
+        return NEEDS_ATTENTION if report.needs_attention else 0
     for campaign in report.campaigns:
         if args.dry_run:
             _print_plan(campaign, args.verbose)
@@ -59,6 +70,18 @@ def schedule(args) -> int:
         for message in campaign.errors:
             print(f"ecalautomation.py: error: {message}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def break_(client) -> int:
+    """``--break-lease``: say whose lease was broken (or that none was held)."""
+    broken = break_lease(client)
+    if broken is None:
+        print(f"the lease of database {client.db!r} was not held")
+    else:
+        print(f"broke the lease of database {client.db!r} held by {broken['holder']} since "
+              f"{utc(held_since(broken))} "
+              f"(until {utc(broken['expires'])})")
+    return 0
 
 
 def _counts(counter) -> str:

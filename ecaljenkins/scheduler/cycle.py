@@ -53,13 +53,14 @@ class Scheduler:
             return cycle
         if not self.dry_run:
             cycle.skipped = self.lease.acquire()
+            cycle.took_over = self.lease.took_over
             if cycle.skipped:
                 return cycle
-        self._catalogue = None
-        if self.executor is not None:
-            self.executor.new_cycle()
-        budget = self.max_triggers
-        try:
+        try:    # from here on, whatever happens (SIGTERM too), the lease is released
+            self._catalogue = None
+            if self.executor is not None:
+                self.executor.new_cycle()
+            budget = self.max_triggers
             for camp in campaigns:
                 report = CampaignReport(camp.name, camp.kind)
                 cycle.campaigns.append(report)

@@ -43,7 +43,10 @@ class CycleReport:
 
     db: str
     dry_run: bool
+    #: why the cycle was skipped (a :class:`~.lease.Skip`: its ``stale`` says a human is needed)
     skipped: str | None = None
+    #: the dead scheduler of this host whose lease this cycle took over
+    took_over: str | None = None
     campaigns: list[CampaignReport] = field(default_factory=list)
     #: campaigns left alone because no run type has an active task
     inactive: list[str] = field(default_factory=list)
@@ -51,3 +54,8 @@ class CycleReport:
     @property
     def failed(self) -> bool:
         return any(c.errors for c in self.campaigns)
+
+    @property
+    def needs_attention(self) -> bool:
+        """The cycle worked but a human should look: skipped for a lease held too long."""
+        return bool(getattr(self.skipped, "stale", False))
