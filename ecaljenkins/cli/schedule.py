@@ -67,9 +67,11 @@ def schedule(args) -> int:
             _print_cycle(campaign)
         for message in campaign.warnings:
             warn(message)
+        for message in campaign.refused:
+            print(f"ecalautomation.py: needs attention: {message}", file=sys.stderr)
         for message in campaign.errors:
             print(f"ecalautomation.py: error: {message}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed else NEEDS_ATTENTION if report.needs_attention else 0
 
 
 def break_(client) -> int:

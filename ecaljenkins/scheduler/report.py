@@ -35,6 +35,9 @@ class CampaignReport:
     fetched: int = 0
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: triggers Jenkins refused with an error status (a missing or disabled job, a
+    #: permission): the cycle worked, but a human must look
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,5 +60,7 @@ class CycleReport:
 
     @property
     def needs_attention(self) -> bool:
-        """The cycle worked but a human should look: skipped for a lease held too long."""
-        return bool(getattr(self.skipped, "stale", False))
+        """The cycle worked but a human should look: skipped for a lease held too long,
+        or builds Jenkins refused."""
+        return bool(getattr(self.skipped, "stale", False)) or \
+            any(c.refused for c in self.campaigns)

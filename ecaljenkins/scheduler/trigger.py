@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from ..errors import EcalError, JenkinsTimeout
+from ..errors import EcalError, JenkinsRefused, JenkinsTimeout
 from ..executors import BuildRequest
 from ..influx import Influx
 from ..schema import Status, run_point
@@ -37,7 +37,7 @@ def _request(db: str, campaign: str, build: Build, wf: Workflow | None) -> Build
     grouped = wf.group_by != "run" if wf else len(build.rows) > 1
     return BuildRequest(db, campaign, build.task, build.runs, uuid.uuid4().hex,
                         build.attempt(build.rows[0]), wf.command if wf else None,
-                        wf.timeout_minutes if wf else None, grouped)
+                        wf.timeout_minutes if wf else None, grouped, wf.scm if wf else None)
 
 
 def _intent(campaign: str, build: Build, trigger_id: str, now: float) -> list:
@@ -67,10 +67,10 @@ def _start(executor, campaign: str, builds: list[Build], requests: list[BuildReq
             report.errors.append(f"{err}; whether build of run(s) {_runs(build)} was "
                                  "queued is unknown: the next cycle looks for it")
             continue
-        except EcalError as err:
+        except EcalError as err:   # refused by Jenkins: a human's job; else a failure
             refused.add(build.task)
-            report.errors.append(f"{err}; {build.task} run(s) {_runs(build)} stay(s) "
-                                 f"{build.rows[0].status}")
+            (report.refused if isinstance(err, JenkinsRefused) else report.errors).append(
+                f"{err}; {build.task} run(s) {_runs(build)} stay(s) {build.rows[0].status}")
             after += _rollback(campaign, build, now)
             continue
         report.triggered.append(Triggered(build, request.trigger_id, int(queue_id or 0)))
