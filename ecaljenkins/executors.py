@@ -24,13 +24,15 @@ from urllib.parse import quote
 
 import requests
 
-from .errors import (ConfigError, JenkinsError, JenkinsNotFound, JenkinsTimeout,
+from .errors import (ConfigError, EcalError, JenkinsError, JenkinsNotFound, JenkinsTimeout,
                      JenkinsUnreachable)
 from .names import job_name
 from .settings import Settings, current
 
 if TYPE_CHECKING:
     import jenkins
+
+    from .workflows import Scm
 
 EXECUTORS = ("jenkins", "local")
 #: the parameter carrying the unique id of a trigger, to find its build again
@@ -75,6 +77,8 @@ class BuildRequest:
     timeout_minutes: float | None = None
     #: a fill/era group (RUNS), even of one run, rather than one run (RUN_NUMBER)
     grouped: bool = False
+    #: the workflow's repository (local builds check it out as the Jenkins job does)
+    scm: "Scm | None" = None
 
     @property
     def job(self) -> str:
@@ -272,13 +276,26 @@ class LocalExecutor:
                 "--log", str(self.log_path(request).resolve()),
                 "--", "bash", "-c", request.command]
         timeout = None if request.timeout_minutes is None else request.timeout_minutes * 60
-        self._running[request.trigger_id] = self._pool.submit(self._run, argv, timeout)
+        workspace = None if request.scm is None else (
+            self.log_dir.resolve() / "workspace" / request.db / request.campaign / request.task
+            / f"{request.runs[0]}-{request.attempt}-{request.trigger_id[:8]}")
+        self._running[request.trigger_id] = self._pool.submit(
+            self._run, argv, timeout, request.scm, workspace)
         return 0
 
-    def _run(self, argv: list[str], timeout: float | None) -> LocalOutcome:
-        """Run one build in its own process group, killed whole at its timeout."""
+    def _run(self, argv: list[str], timeout: float | None, scm=None,
+             workspace: Path | None = None) -> LocalOutcome:
+        """Run one build in its own process group, killed whole at its timeout; in a fresh
+        checkout of the workflow's repository when it has one."""
+        cwd = None
+        if scm is not None:
+            from .workflows import checkout
+            try:
+                cwd = checkout(scm, workspace)
+            except EcalError as err:
+                return LocalOutcome(128, str(err))
         try:
-            proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, cwd=cwd,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     text=True, errors="replace", start_new_session=True)
         except OSError as err:

@@ -173,6 +173,31 @@ def resolve_commit(scm: Scm) -> str:
     return commit
 
 
+def checkout(scm: Scm, folder: Path) -> Path:
+    """Check ``scm`` out into the new folder ``folder`` as its Jenkins job would (shallow,
+    the pinned commit, else the branch or tag); the directory the command runs in.
+
+    What the local executor does before a build, so that a workflow with ``scm``
+    runs here exactly as on an agent.
+    """
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    steps = [["init", "-q", str(folder)],
+             ["-C", str(folder), "fetch", "-q", "--depth", "1", "--", scm.url,
+              scm.commit or scm.ref],
+             ["-C", str(folder), "checkout", "-q", "--detach", "FETCH_HEAD"]]
+    for step in steps:
+        try:
+            done = subprocess.run(["git", *step], capture_output=True, text=True, env=env,
+                                  timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise ScmError(f"git checkout of {scm.url} failed: {err}") from None
+        if done.returncode != 0:
+            detail = next((line for line in done.stderr.splitlines() if line.strip()),
+                          f"exit status {done.returncode}")
+            raise ScmError(f"git checkout of {scm.url} failed: {detail.strip()}")
+    return folder / scm.subdir if scm.subdir else folder
+
+
 def relative_script(command: str) -> str | None:
     """The first relative script path ``command`` runs, or None.
 
