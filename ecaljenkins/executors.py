@@ -37,8 +37,18 @@ if TYPE_CHECKING:
 EXECUTORS = ("jenkins", "local")
 #: the parameter carrying the unique id of a trigger, to find its build again
 TRIGGER_PARAMETER = "TRIGGER_ID"
-#: recent builds of a job searched for a trigger id (Jenkins lists at most 100)
+#: builds a job lists in ``builds`` (Jenkins' ``Job.getNewBuilds``: the newest 100)
 RECENT_BUILDS = 100
+#: builds searched through ``allBuilds`` once the newest 100 did not hold a build
+#: (each is loaded from disk by Jenkins: bounded)
+ALL_BUILDS = 2000
+#: the fields of a build the scheduler reads (``tree=``: nothing else is sent)
+BUILD_FIELDS = "number,url,building,result,queueId"
+#: ... and, in a listing searched for a queue id or a trigger id, its parameters
+LISTED_BUILD = BUILD_FIELDS + ",actions[parameters[name,value]]"
+#: the only action whose ``parameters`` are the build's own (others, such as a
+#: trigger plugin's record of another build, carry parameters too)
+PARAMETERS_ACTION = "hudson.model.ParametersAction"
 
 # where a build is, as far as the executor knows
 WAITING = "waiting"        # in the queue
@@ -118,9 +128,20 @@ def _build_fact(info: dict) -> Fact:
 
 
 def _parameters(item: dict) -> dict:
-    """The parameters of a queue item or build, from its ``actions``."""
+    """The parameters of a queue item or build, from its ParametersAction (actions
+    may be ``{}``, or another action with a ``parameters`` key)."""
     return {p.get("name"): p.get("value") for action in item.get("actions") or ()
-            if isinstance(action, dict) for p in action.get("parameters") or ()}
+            if isinstance(action, dict) and action.get("_class") == PARAMETERS_ACTION
+            for p in action.get("parameters") or () if isinstance(p, dict)}
+
+
+def _queue_id(location: str) -> int:
+    """The queue item id of its URL (``.../queue/item/25/``)."""
+    try:
+        return int(location.rstrip("/").rsplit("/", 1)[-1])
+    except ValueError:
+        raise JenkinsError(f"Jenkins answered a trigger with {location!r}, not the URL of "
+                           "a queue item") from None
 
 
 class JenkinsExecutor:
@@ -147,7 +168,7 @@ class JenkinsExecutor:
         """Forget what Jenkins said in the previous cycle (and that it was down)."""
         self.down: str | None = None
         self._queue: list[dict] | None = None
-        self._recent: dict[str, list[dict]] = {}
+        self._listed: dict[tuple[str, str], list[dict]] = {}
 
     @contextmanager
     def _call(self, action: str) -> Iterator[None]:
@@ -178,19 +199,55 @@ class JenkinsExecutor:
                                "JSON (a proxy or login page?)") from None
 
     def start(self, request: BuildRequest) -> int:
-        """Trigger the build; its queue item id."""
-        with self._call(f"triggering job {request.job}"):
-            return self.server.build_job(request.job, request.parameters())
+        """Trigger the build; its queue item id.
+
+        The parameters go in the request body, not the URL as python-jenkins'
+        ``build_job`` puts them: the RUNS of an era group pass the URL limits of
+        Jenkins (Jetty: 8 kB) and its proxies. A trigger identical to a waiting
+        item is answered ``303 See Other`` to that item (Jenkins >= 2.308), whose
+        URL has no page: the build is already queued, and that item is the one
+        recorded.
+        """
+        url = f"{self.server.server.rstrip('/')}/job/{quote(request.job)}/buildWithParameters"
+        merged: list[str] = []
+
+        def note_redirect(response, *args, **kwargs):
+            if response.status_code == 303:
+                merged.append(response.headers.get("Location") or "")
+
+        post = requests.Request("POST", url, data=request.parameters(),
+                                hooks={"response": note_redirect})
+        try:
+            with self._call(f"triggering job {request.job}"):
+                response = self.server.jenkins_request(post)
+        except JenkinsNotFound:
+            if not merged:   # the job does not exist
+                raise
+            return _queue_id(merged[0])
+        location = merged[0] if merged else response.headers.get("Location")
+        if not location:
+            raise JenkinsError(f"Jenkins {self.server.server}: triggering job {request.job}: "
+                               "no queue item in the answer (no Location header)")
+        return _queue_id(location)
 
     def finish(self) -> dict[str, LocalOutcome]:
         """Jenkins builds run on their own: nothing to wait for."""
         return {}
 
     def locate(self, job: str, queue_id: int, build: int, trigger: str) -> Fact:
-        """Where the build is: by build number, else queue item, else its trigger id."""
+        """Where the build is: by build number, else queue item, else in the job's
+        builds by queue id or trigger id.
+
+        Jenkins answers for a queue item only about 5 minutes after it left the
+        queue, so at a 10-minute cadence a started or cancelled item is usually
+        gone (404): its build is then searched in the job's builds, by queue id
+        and by trigger id. An item Jenkins took (a queue id) that left no build
+        was cancelled (Jenkins keeps its queue across restarts). Only a trigger
+        without a queue id (never sent, or its answer lost) can be ABSENT.
+        """
         try:
             if build:
-                info = self._get(f"job/{quote(job)}/{build}/api/json",
+                info = self._get(f"job/{quote(job)}/{build}/api/json?tree={BUILD_FIELDS}",
                                  f"reading build {build} of job {job}")
                 if info is not None:
                     return _build_fact(info)
@@ -198,39 +255,71 @@ class JenkinsExecutor:
                 item = self._get(f"queue/item/{queue_id}/api/json",
                                  f"reading queue item {queue_id} of job {job}")
                 if item is not None:
-                    if item.get("cancelled"):
-                        return Fact(CANCELLED, queue_id=queue_id)
-                    started = item.get("executable")
-                    if not started:
-                        return Fact(WAITING, queue_id=queue_id)
-                    info = self._get(f"job/{quote(job)}/{started['number']}/api/json",
-                                     f"reading build {started['number']} of job {job}")
-                    return _build_fact(info or started)
-            return self._find(job, trigger) if trigger else Fact(ABSENT)
+                    return self._queue_fact(job, queue_id, item)
+            elif trigger:
+                waiting = self._queued(job, trigger)
+                if waiting is not None:
+                    return waiting
+            found = self._find(job, queue_id, trigger)
+            if found is not None:
+                return _build_fact(found)
+            if queue_id and not build:
+                return Fact(CANCELLED, queue_id=queue_id,
+                            message=f"queue item {queue_id} left the queue without a build")
+            return Fact(ABSENT)
         except JenkinsError as err:
             return Fact(UNKNOWN, message=str(err))
 
-    def _find(self, job: str, trigger: str) -> Fact:
-        """The queue item or build carrying ``trigger``; ABSENT if Jenkins has neither."""
+    def _queue_fact(self, job: str, queue_id: int, item: dict) -> Fact:
+        """A queue item as Jenkins answers for it: waiting (quiet period), blocked or
+        buildable; or left: cancelled, started (``executable``), or starting
+        (``executable`` still null for a moment)."""
+        if item.get("cancelled"):
+            return Fact(CANCELLED, queue_id=queue_id)
+        started = item.get("executable")
+        if not isinstance(started, dict) or not started.get("number"):
+            return Fact(WAITING, queue_id=queue_id)
+        info = self._get(f"job/{quote(job)}/{started['number']}/api/json?tree={BUILD_FIELDS}",
+                         f"reading build {started['number']} of job {job}")
+        return _build_fact(info or started)
+
+    def _queued(self, job: str, trigger: str) -> Fact | None:
+        """The waiting queue item carrying ``trigger`` (the queue read once a cycle)."""
         if self._queue is None:
             with self._call("reading the build queue"):
                 self._queue = self.server.get_queue_info()
         for item in self._queue:
             if (item.get("task") or {}).get("name") == job and \
                     _parameters(item).get(TRIGGER_PARAMETER) == trigger:
-                if item.get("cancelled"):
-                    return Fact(CANCELLED, queue_id=int(item["id"]))
                 return Fact(WAITING, queue_id=int(item["id"]))
-        if job not in self._recent:
-            info = self._get(f"job/{quote(job)}/api/json?depth=1", f"reading job {job}")
+        return None
+
+    def _find(self, job: str, queue_id: int, trigger: str) -> dict | None:
+        """The build of ``queue_id`` or ``trigger`` among the job's newest 100
+        (``builds``), then among its :data:`ALL_BUILDS` newest (``allBuilds``,
+        which Jenkins gives only through ``tree=``); None if neither holds it."""
+        def ours(build: dict) -> bool:
+            return bool(queue_id and build.get("queueId") == queue_id) or \
+                bool(trigger and _parameters(build).get(TRIGGER_PARAMETER) == trigger)
+
+        recent = self._listing(job, "builds", f"builds[{LISTED_BUILD}]")
+        found = next(filter(ours, recent), None)
+        if found is None and len(recent) >= RECENT_BUILDS:
+            older = self._listing(job, "allBuilds", f"allBuilds[{LISTED_BUILD}]"
+                                                    f"{{{RECENT_BUILDS},{ALL_BUILDS}}}")
+            found = next(filter(ours, older), None)
+        return found
+
+    def _listing(self, job: str, field: str, tree: str) -> list[dict]:
+        """The job's ``field`` (builds, allBuilds) through ``tree``, read once a cycle."""
+        if (job, field) not in self._listed:
+            info = self._get(f"job/{quote(job)}/api/json?tree={tree}", f"reading job {job}")
             if info is None:
                 raise JenkinsNotFound(f"Jenkins {self.server.server}: job {job} does not exist",
                                       404)
-            self._recent[job] = (info.get("builds") or [])[:RECENT_BUILDS]
-        for build in self._recent[job]:
-            if _parameters(build).get(TRIGGER_PARAMETER) == trigger:
-                return _build_fact(build)
-        return Fact(ABSENT)
+            self._listed[(job, field)] = [b for b in info.get(field) or ()
+                                          if isinstance(b, dict)]
+        return self._listed[(job, field)]
 
 
 class LocalExecutor:

@@ -25,24 +25,32 @@ Endpoints (the names ``fail`` takes), as python-jenkins calls them:
 ==================== ====== ================================ ===============================
 name                 method path                             answer
 ==================== ====== ================================ ===============================
+(any)                                                    414 when the URL passes 8 kB
 root                 GET    /                                200, header ``X-Jenkins``
 info                 GET    /api/json                        server JSON with ``jobs``
 crumb                GET    /crumbIssuer/api/json            ``crumb``, ``crumbRequestField``
 whoami               GET    /me/api/json                     the user
 plugins              GET    /pluginManager/api/json          ``plugins`` (``add_plugin``)
 queue                GET    /queue/api/json                  ``items`` waiting
-job                  GET    /job/<n>/api/json                job JSON or 404 (``depth=1``:
-                                                             builds with their parameters)
+job                  GET    /job/<n>/api/json                job JSON or 404; ``builds``: the
+                                                             newest 100 (``depth=1``: with
+                                                             parameters); ``allBuilds`` only
+                                                             when ``tree=`` names it
 job_page             GET    /job/<n>/                        HTML (redirect target)
 build_page           GET    /job/<n>/<N>/                    HTML (redirect target)
 config               GET    /job/<n>/config.xml              the XML or 404
 reconfig             POST   /job/<n>/config.xml              200 (or 404, 500 bad XML)
 createItem           POST   /createItem?name=<n>             200 (400 if taken or bad name)
 enable, disable      POST   /job/<n>/enable|disable          302 to the job page
-buildWithParameters  POST   /job/<n>/buildWithParameters     201 + ``Location`` of the queue
-                                                             item (409 if disabled)
-queue_item           GET    /queue/item/<id>/api/json        waiting (``why``), started
-                                                             (``executable``), ``cancelled``
+buildWithParameters  POST   /job/<n>/buildWithParameters     201 + ``Location`` of the new
+                                                             queue item; 303 to the waiting
+                                                             one it is identical to; 409 if
+                                                             disabled; 500 if the job has no
+                                                             parameters (400 on newer Jenkins)
+queue_item           GET    /queue/item/<id>/api/json        waiting (quiet period), blocked,
+                                                             buildable (``why``), left
+                                                             (``executable``, ``cancelled``);
+                                                             404 five minutes after it left
 cancelItem           POST   /queue/cancelItem?id=<id>        204 (404 if unknown)
 build                GET    /job/<n>/<N>/api/json            ``building``, ``result``, params
 stop                 POST   /job/<n>/<N>/stop                302, the build is ABORTED
@@ -51,8 +59,22 @@ stop                 POST   /job/<n>/<N>/stop                302, the build is A
 As Jenkins does: every request needs HTTP basic auth with the user and API
 token (wrong token: 401, none: 403); API-token requests need no crumb; a
 trigger identical to a waiting one (same job and parameters) is merged into
-it and answers that item's location; parameters not defined by the job are
-dropped and missing ones take their defaults; unknown URLs are 404.
+it and answered ``303 See Other`` to that item's URL, which has no page (404:
+python-jenkins' ``build_job`` raises NotFoundException); parameters not defined
+by the job are dropped and missing ones take their defaults; ``tree=`` keeps
+only the fields it names, at any depth (``_class`` always), with ``{M,N}``
+ranges; unknown URLs are 404. Queue items that left the queue (started or
+cancelled) are answered for :data:`LEFT_ITEM_SECONDS` after leaving, then 404,
+measured on :attr:`FakeJenkins.clock` (a test shares its clock with the
+scheduler's). Sources: Jenkins 2.440 ``Queue.java`` (``leftItems`` expire after
+5 minutes), ``Job.java`` (``builds`` = ``getNewBuilds()``, the newest 100;
+``allBuilds`` exported with visibility -2), ``ParametersDefinitionProperty``
+(``_doBuild``: 201 created, 303 existing item), Jetty's 8 kB request header
+limit (414).
+
+To add an endpoint (say a plugin's), add its row to ``_ROUTES`` and a method
+``_<name>(self, query, body, **path_args)`` returning ``(status, headers, text)``
+(see :meth:`FakeJenkins._json`); :meth:`FakeJenkins.fail` then works for it too.
 """
 
 from __future__ import annotations
@@ -65,7 +87,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -76,6 +98,13 @@ USER = "ecal-bot"
 TOKEN = "jenkins-Secret-tok3"
 VERSION = "2.440"
 UNSAFE_NAME_CHARS = set("?*/\\%!@#$^&|<>[]:;")
+#: seconds Jenkins keeps answering for a queue item after it left the queue
+LEFT_ITEM_SECONDS = 300
+#: builds a job lists in ``builds`` (``Job.getNewBuilds``)
+NEW_BUILDS = 100
+#: longest URL Jetty takes (its request header buffer); longer: 414
+MAX_URL = 8192
+PARAMETERS_ACTION = "hudson.model.ParametersAction"
 
 _ROUTES = [  # (method, regex on the path after the server URL, endpoint name)
     ("GET", r"", "root"),
@@ -98,10 +127,6 @@ _ROUTES = [  # (method, regex on the path after the server URL, endpoint name)
     ("GET", r"job/(?P<job>[^/]+)/(?P<number>\d+)/?", "build_page"),
     ("POST", r"job/(?P<job>[^/]+)/(?P<number>\d+)/stop", "stop"),
 ]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Call(NamedTuple):
@@ -133,14 +158,20 @@ class QueueItem:
     id: int
     job: str
     params: dict[str, str]
+    since: int  # ms, when it entered the queue
     why: str | None = "Waiting for next available executor"
+    #: in the queue: "waiting" (quiet period), "blocked" or "buildable"
+    state: str = "buildable"
+    quiet_until: int = 0   # ms, end of the quiet period of a "waiting" item
     build: int | None = None  # set once the build started
     cancelled: bool = False
-    since: int = field(default_factory=_now_ms)
+    left_at: float | None = None  # seconds on the fake's clock, once it left the queue
+    forgotten: bool = False
 
     @property
     def waiting(self) -> bool:
-        return self.build is None and not self.cancelled
+        """Still in the queue (waiting, blocked or buildable)."""
+        return self.left_at is None
 
 
 @dataclass
@@ -149,9 +180,11 @@ class Build:
     number: int
     params: dict[str, str]
     queue_id: int
+    timestamp: int  # ms
     building: bool = True
     result: str | None = None  # SUCCESS, FAILURE, ABORTED, UNSTABLE once finished
-    timestamp: int = field(default_factory=_now_ms)
+    #: actions other than the parameters and the cause (as plugins add them)
+    actions: list = field(default_factory=list)
 
 
 def minimal_config(params: dict[str, str] | None = None, disabled: bool = False) -> str:
@@ -174,13 +207,18 @@ class FakeJenkins:
     def __init__(self, rsps: responses.RequestsMock | None, url: str = URL, user: str = USER,
                  token: str = TOKEN):
         self.url, self.user, self.token = url, user, token
+        #: seconds; a test replaces it with the clock it gives the scheduler
+        self.clock: Callable[[], float] = time.time
+        #: status of buildWithParameters on a job without parameters (400 since 2.4xx)
+        self.unparameterized_status = 500
         self.jobs: dict[str, Job] = {}
+        #: every queue item ever created, by id (Jenkins answers for some of them only)
         self.queue: dict[int, QueueItem] = {}
         self.builds: dict[tuple[str, int], Build] = {}
         self.calls: list[Call] = []
         self.plugins: list[dict] = []
         self.crumb = "0123456789abcdef"
-        self._failures: list[list] = []  # [endpoint, status or exception, remaining or None]
+        self._failures: list[list] = []  # [endpoint, status or exception, remaining, done]
         self._queue_ids = itertools.count(101)
         if rsps is None:   # served over real HTTP by serve_jenkins()
             return
@@ -205,23 +243,41 @@ class FakeJenkins:
                              "version": version, "active": enabled, "enabled": enabled,
                              "bundled": False, "hasUpdate": False, "pinned": False})
 
-    def fail(self, endpoint: str, error, times: int | None = 1) -> None:
+    def fail(self, endpoint: str, error, times: int | None = 1, done: bool = False) -> None:
         """Make ``endpoint`` ("*": any) answer HTTP ``error`` (an int) or raise ``error``.
 
         ``error`` may be an exception such as ``requests.exceptions.ConnectTimeout``
         (python-jenkins turns it into a TimeoutException) or ``ConnectionError``
         (server unreachable). The failure lasts ``times`` requests (None: forever).
+        ``done``: Jenkins carries the request out, then the answer is lost (a read
+        timeout after the trigger was queued).
         """
-        self._failures.append([endpoint, error, times])
+        self._failures.append([endpoint, error, times, done])
 
-    def start(self, queue_id: int) -> int:
-        """The queued item gets an executor: its build starts; returns the build number."""
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def leave(self, queue_id: int) -> None:
+        """The item leaves the queue for an executor; its build is not created yet
+        (a left item with ``executable: null``, for a moment)."""
         item = self.queue[queue_id]
         assert item.waiting, f"queue item {queue_id} is not waiting"
+        item.left_at, item.why = self.clock(), None
+
+    def start(self, queue_id: int, actions: list | None = None) -> int:
+        """The queued item gets an executor: its build starts; returns the build number.
+
+        ``actions``: more build actions, as plugins add them (``{}`` for those
+        exporting nothing)."""
+        item = self.queue[queue_id]
+        assert item.build is None and not item.cancelled, f"queue item {queue_id} did not wait"
+        if item.waiting:
+            self.leave(queue_id)
         job = self.jobs[item.job]
         number, job.next_build = job.next_build, job.next_build + 1
-        item.build, item.why = number, None
-        self.builds[(item.job, number)] = Build(item.job, number, item.params, queue_id)
+        item.build = number
+        self.builds[(item.job, number)] = Build(item.job, number, item.params, queue_id,
+                                                self.now_ms(), actions=list(actions or []))
         return number
 
     def finish(self, job: str, number: int, result: str = "SUCCESS") -> None:
@@ -230,20 +286,40 @@ class FakeJenkins:
         build.building, build.result = False, result
 
     def block(self, queue_id: int, why: str) -> None:
-        """The waiting item stays queued for ``why`` (e.g. throttled, no agent online)."""
-        self.queue[queue_id].why = why
+        """The item stays queued, blocked for ``why`` (e.g. "Build #3 is already in
+        progress", a throttle)."""
+        item = self.queue[queue_id]
+        item.state, item.why = "blocked", why
+
+    def starve(self, queue_id: int, why: str) -> None:
+        """The item is buildable but no executor takes it (e.g. no agent online)."""
+        item = self.queue[queue_id]
+        item.state, item.why = "buildable", why
+
+    def quiet(self, queue_id: int, seconds: float) -> None:
+        """The item is in its quiet period for ``seconds`` more."""
+        item = self.queue[queue_id]
+        item.state, item.quiet_until = "waiting", self.now_ms() + int(seconds * 1000)
+        item.why = f"In the quiet period. Expires in {seconds:.0f} sec"
 
     def cancel(self, queue_id: int) -> None:
         """Someone cancels the waiting item in the Jenkins UI."""
         item = self.queue[queue_id]
-        item.cancelled, item.why = True, None
+        item.cancelled, item.why, item.left_at = True, None, self.clock()
 
     def forget(self, queue_id: int) -> None:
-        """Jenkins forgets items that left the queue after about 5 minutes (then 404)."""
-        del self.queue[queue_id]
+        """Jenkins forgets the item at once (a restart), as it does by itself
+        :data:`LEFT_ITEM_SECONDS` after an item left the queue."""
+        self.queue[queue_id].forgotten = True
+
+    def known(self, item: QueueItem) -> bool:
+        """Whether Jenkins still answers for the item (else 404)."""
+        return not item.forgotten and (item.left_at is None or
+                                       self.clock() - item.left_at < LEFT_ITEM_SECONDS)
 
     def triggered(self, job: str | None = None) -> list[QueueItem]:
-        """Queue items created by triggers, oldest first (of ``job`` if given)."""
+        """Queue items created by triggers, oldest first (of ``job`` if given), whether
+        Jenkins still answers for them or not."""
         return [item for item in self.queue.values() if job in (None, item.job)]
 
     def endpoint_calls(self, endpoint: str) -> list[Call]:
@@ -266,13 +342,20 @@ class FakeJenkins:
         body = body.decode("utf-8") if isinstance(body, bytes) else body
         endpoint, args = self.route(request.method, request.url)
         self.calls.append(Call(request.method, endpoint, request.url, body))
+        if len(request.url) - len(self.url) + 1 > MAX_URL:   # path and query
+            return self._error(414, "URI Too Long")
         for failure in self._failures:
             if failure[0] in ("*", endpoint) and failure[2] != 0:
                 if failure[2] is not None:
                     failure[2] -= 1
+                if failure[3]:
+                    self._carry_out(request, endpoint, args, query, body)
                 if isinstance(failure[1], BaseException):
                     return failure[1]
                 return self._error(failure[1], f"injected failure of {endpoint}")
+        return self._carry_out(request, endpoint, args, query, body)
+
+    def _carry_out(self, request, endpoint: str, args: dict, query: dict, body: str):
         denied = self._check_auth(request)
         if denied:
             return denied
@@ -295,9 +378,8 @@ class FakeJenkins:
         return {"X-Jenkins": VERSION, "Content-Type": content_type, **extra}
 
     def _json(self, data, query=None, status=200, **headers):
-        if query and "tree" in query and isinstance(data, dict):
-            keep = {key.split("[")[0] for key in _top_level(query["tree"])}
-            data = {k: v for k, v in data.items() if k in keep or k == "_class"}
+        if query and "tree" in query:
+            data = _prune(data, parse_tree(query["tree"]))
         return status, self._headers(**headers), json.dumps(data)
 
     def _error(self, status: int, message: str):
@@ -318,11 +400,10 @@ class FakeJenkins:
     def _color(self, job: Job) -> str:
         if job.disabled:
             return "disabled"
-        builds = sorted((b for (name, _), b in self.builds.items() if name == job.name),
-                        key=lambda b: b.number)
+        builds = self._builds_of(job.name)
         if not builds:
             return "notbuilt"
-        last = builds[-1]
+        last = builds[0]
         color = {"SUCCESS": "blue", "FAILURE": "red", "UNSTABLE": "yellow"}.get(
             last.result or "", "aborted")
         return color + "_anime" if last.building else color
@@ -368,34 +449,40 @@ class FakeJenkins:
     def _queue(self, query, body):
         return self._json({"_class": "hudson.model.Queue", "discoverableItems": [],
                            "items": [self._queue_json(i) for i in self.queue.values()
-                                     if i.waiting]})
+                                     if i.waiting and self.known(i)]}, query)
 
     def _queue_json(self, item: QueueItem) -> dict:
-        data = {"actions": [_parameters_action(item.params), _cause_action(self.user)],
-                "blocked": False, "buildable": item.waiting, "id": item.id,
-                "inQueueSince": item.since,
+        """An item as ``Queue.Item`` exports it, by its state (WaitingItem, BlockedItem,
+        BuildableItem, LeftItem)."""
+        state = item.state if item.waiting else "left"
+        data = {"_class": "hudson.model.Queue$" + {
+                    "waiting": "WaitingItem", "blocked": "BlockedItem",
+                    "buildable": "BuildableItem", "left": "LeftItem"}[state],
+                "actions": [_parameters_action(item.params), {}, _cause_action(self.user)],
+                "blocked": state == "blocked", "buildable": state == "buildable",
+                "id": item.id, "inQueueSince": item.since,
                 "params": "".join(f"\n{k}={v}" for k, v in item.params.items()),
                 "stuck": False, "task": self._job_summary(self.jobs[item.job]),
                 "url": f"queue/item/{item.id}/", "why": item.why}
-        if item.waiting:
-            data["_class"] = "hudson.model.Queue$BuildableItem"
+        if state == "waiting":
+            data["timestamp"] = item.quiet_until
+        elif state == "buildable":
             data["buildableStartMilliseconds"] = item.since
             data["pending"] = False
-        else:
-            data["_class"] = "hudson.model.Queue$LeftItem"
+        elif state == "left":
             data["cancelled"] = item.cancelled
             data["executable"] = self._build_ref(self.builds.get((item.job, item.build)))
         return data
 
     def _queue_item(self, query, body, qid):
         item = self.queue.get(int(qid))
-        if item is None:
+        if item is None or not self.known(item):
             return self._error(404, "Not Found")
         return self._json(self._queue_json(item), query)
 
     def _cancelItem(self, query, body):
         item = self.queue.get(int(query.get("id", "0") or 0))
-        if item is None or not item.waiting:
+        if item is None or not item.waiting or not self.known(item):
             return self._error(404, f"Provided id ({query.get('id')}) not found")
         self.cancel(item.id)
         return 204, self._headers("text/plain"), ""
@@ -413,12 +500,19 @@ class FakeJenkins:
         self.jobs[name] = Job(name, body, disabled)
         return 200, self._headers("text/html;charset=utf-8"), ""
 
+    def _builds_of(self, job: str) -> list[Build]:
+        """The builds of ``job``, newest first."""
+        return sorted((b for (name, _), b in self.builds.items() if name == job),
+                      key=lambda b: b.number, reverse=True)
+
     def _job(self, query, body, job):
         j = self.jobs[job]
-        builds = sorted((b for (name, _), b in self.builds.items() if name == job),
-                        key=lambda b: b.number, reverse=True)
+        builds = self._builds_of(job)
         done = [b for b in builds if not b.building]
-        waiting = [i for i in self.queue.values() if i.job == job and i.waiting]
+        waiting = [i for i in self.queue.values()
+                   if i.job == job and i.waiting and self.known(i)]
+        # a tree= may name any field of the builds; depth=1 expands them all
+        expand = "tree" in query or int(query.get("depth") or 0) >= 1
 
         def last(pred):
             return self._build_ref(next((b for b in done if pred(b)), None))
@@ -428,10 +522,8 @@ class FakeJenkins:
                 "disabled": j.disabled, "concurrentBuild": True, "inQueue": bool(waiting),
                 "queueItem": self._queue_json(waiting[0]) if waiting else None,
                 "nextBuildNumber": j.next_build,
-                # depth=1 expands every build, parameters included (how a trigger's
-                # build is found again by its TRIGGER_ID)
-                "builds": [self._build_json(b) if int(query.get("depth") or 0) >= 1
-                           else self._build_ref(b) for b in builds],
+                "builds": [self._build_json(b) if expand else self._build_ref(b)
+                           for b in builds[:NEW_BUILDS]],
                 "firstBuild": self._build_ref(builds[-1] if builds else None),
                 "lastBuild": self._build_ref(builds[0] if builds else None),
                 "lastCompletedBuild": last(lambda b: True),
@@ -442,6 +534,8 @@ class FakeJenkins:
                                   {"_class": "hudson.model.StringParameterDefinition",
                                    "name": n, "defaultParameterValue": {"value": d}}
                                   for n, d in j.param_defaults.items()]}]}
+        if "allBuilds" in parse_tree(query.get("tree", "")):  # exported with visibility -2
+            data["allBuilds"] = [self._build_json(b) for b in builds]
         return self._json(data, query)
 
     def _job_page(self, query, body, job):
@@ -483,14 +577,17 @@ class FakeJenkins:
             given.update(parse_qsl(body, keep_blank_values=True))
         given.pop("token", None)
         defaults = j.param_defaults
-        params = {name: given.get(name, default) for name, default in defaults.items()} \
-            if defaults else given
+        if not defaults:   # IllegalStateException (500), or 400 on newer Jenkins
+            return self._error(self.unparameterized_status,
+                               "This build is not parameterized!")
+        params = {name: given.get(name, default) for name, default in defaults.items()}
         for item in self.queue.values():
-            if item.job == job and item.waiting and item.params == params:
-                break  # Jenkins merges an identical request into the waiting item
-        else:
-            item = QueueItem(next(self._queue_ids), job, params)
-            self.queue[item.id] = item
+            if item.job == job and item.waiting and self.known(item) and item.params == params:
+                # the identical waiting item is kept: 303 to it (its URL has no page)
+                return 303, self._headers("text/html;charset=utf-8",
+                                          Location=f"{self.url}queue/item/{item.id}/"), ""
+        item = QueueItem(next(self._queue_ids), job, params, self.now_ms())
+        self.queue[item.id] = item
         return 201, self._headers("text/html;charset=utf-8",
                                   Location=f"{self.url}queue/item/{item.id}/"), ""
 
@@ -504,7 +601,8 @@ class FakeJenkins:
         job = build.job
         return {
             "_class": "hudson.model.FreeStyleBuild",
-            "actions": [_parameters_action(build.params), _cause_action(self.user)],
+            "actions": [_parameters_action(build.params), _cause_action(self.user), {},
+                        *build.actions],
             "building": build.building, "description": None,
             "displayName": f"#{build.number}", "duration": 0 if build.building else 1000,
             "estimatedDuration": -1, "fullDisplayName": f"{job} #{build.number}",
@@ -527,7 +625,7 @@ class FakeJenkins:
 
 
 def _parameters_action(params: dict[str, str]) -> dict:
-    return {"_class": "hudson.model.ParametersAction",
+    return {"_class": PARAMETERS_ACTION,
             "parameters": [{"_class": "hudson.model.StringParameterValue",
                             "name": name, "value": value} for name, value in params.items()]}
 
@@ -539,17 +637,58 @@ def _cause_action(user: str) -> dict:
                         "userId": user, "userName": user}]}
 
 
-def _top_level(tree: str) -> list[str]:
-    """Top-level names of a ``tree=`` query (``jobs[name,url],color`` -> jobs, color)."""
-    names, depth, current = [], 0, ""
-    for char in tree:
-        if char == "," and depth == 0:
-            names.append(current)
-            current = ""
+class Tree(NamedTuple):
+    """One field of a ``tree=`` query: the fields kept below it, the range of a list."""
+
+    fields: dict | None   # None: the field is named without [...]
+    range: tuple[int | None, int | None] | None
+
+
+def parse_tree(spec: str) -> dict[str, Tree]:
+    """``builds[number,actions[parameters[name]]]{0,10},color`` as nested :class:`Tree`."""
+    fields, rest = _parse_fields(spec, 0)
+    if rest != len(spec):
+        raise ValueError(f"bad tree {spec!r} at {rest}")
+    return fields
+
+
+def _parse_fields(spec: str, at: int) -> tuple[dict, int]:
+    fields: dict[str, Tree] = {}
+    while at < len(spec) and spec[at] != "]":
+        name = re.match(r"[^,\[\]{}]*", spec[at:]).group()
+        at += len(name)
+        sub = span = None
+        if at < len(spec) and spec[at] == "[":
+            sub, at = _parse_fields(spec, at + 1)
+            at += 1   # the closing ]
+        if at < len(spec) and spec[at] == "{":
+            end = spec.index("}", at)
+            low, comma, high = spec[at + 1:end].partition(",")
+            first = int(low) if low else None
+            span = (first, (int(high) if high else None) if comma else (first or 0) + 1)
+            at = end + 1
+        if name:
+            fields[name] = Tree(sub, span)
+        if at < len(spec) and spec[at] == ",":
+            at += 1
+    return fields, at
+
+
+def _prune(value, fields: dict[str, Tree]):
+    """``value`` with only ``fields`` (and ``_class``), as Jenkins applies ``tree=``."""
+    if isinstance(value, list):
+        return [_prune(item, fields) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept = {"_class": value["_class"]} if "_class" in value else {}
+    for name, tree in fields.items():
+        if name not in value:
             continue
-        depth += (char == "[") - (char == "]")
-        current += char
-    return names + [current]
+        child = value[name]
+        if tree.range and isinstance(child, list):
+            child = child[slice(*tree.range)]
+        kept[name] = _prune(child, tree.fields or {})
+    return kept
 
 
 @pytest.fixture

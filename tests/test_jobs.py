@@ -566,7 +566,13 @@ def test_fake_build_cycle(jenkins):
     server = connect_jenkins()
     assert server.get_job_info(name)["nextBuildNumber"] == 1
     qid = server.build_job(name, {"RUN_NUMBER": "355100"})
-    assert server.build_job(name, {"RUN_NUMBER": "355100"}) == qid  # merged into the waiting item
+    # an identical trigger is merged into the waiting item: 303 to it, and the item's
+    # URL has no page, so python-jenkins reports NotFound
+    with pytest.raises(python_jenkins.NotFoundException):
+        server.build_job(name, {"RUN_NUMBER": "355100"})
+    merged = jenkins.endpoint_calls("buildWithParameters")[-1]
+    assert [c.url for c in jenkins.calls[-1:]] == [f"{URL}queue/item/{qid}/"]
+    assert len(jenkins.triggered(name)) == 1 and merged.method == "POST"
     item = server.get_queue_item(qid)
     assert item["why"] and "executable" not in item and item["task"]["name"] == name
     assert [i["id"] for i in server.get_queue_info()] == [qid]
@@ -579,7 +585,8 @@ def test_fake_build_cycle(jenkins):
     assert item["executable"]["url"] == f"{URL}job/{name}/1/"
     build = server.get_build_info(name, number)
     assert build["building"] and build["result"] is None and build["queueId"] == qid
-    (action,) = [a for a in build["actions"] if a["_class"] == "hudson.model.ParametersAction"]
+    (action,) = [a for a in build["actions"]
+                 if a.get("_class") == "hudson.model.ParametersAction"]
     assert {p["name"]: p["value"] for p in action["parameters"]} == {
         "RUN_NUMBER": "355100", "TASK": "task"}
     jenkins.finish(name, number, "FAILURE")
@@ -610,7 +617,7 @@ def test_fake_build_cycle(jenkins):
 
 
 def test_fake_injected_failures_are_counted(jenkins):
-    jenkins.add_job("ecal-db-c-task")
+    jenkins.add_job("ecal-db-c-task", params={"RUN_NUMBER": ""})
     server = connect_jenkins()
     jenkins.fail("buildWithParameters", 500, times=1)
     with pytest.raises(python_jenkins.JenkinsException, match=r"\[500\]"):
