@@ -20,6 +20,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -40,8 +41,15 @@ MAX_RUN = 10**9 - 1
 _LISTED = 5
 
 DEFAULT_OMS_URL = "https://cmsoms.cern.ch/agg/api/v1"
-DEFAULT_TOKEN_URL = "https://auth.cern.ch/auth/realms/cern/protocol/openid-connect/token"
+#: CERN SSO's API-access endpoint: a client-credentials token for another
+#: application (the ``audience``), as ``omsapi`` asks it
+DEFAULT_TOKEN_URL = "https://auth.cern.ch/auth/realms/cern/api-access/token"
+#: the audience of the production OMS (``ECAL_OMS_AUDIENCE`` for another instance)
 OMS_AUDIENCE = "cmsoms-prod"
+#: the attributes of each OMS resource this client relies on (checked against its meta)
+OMS_REQUIRED = {"runs": ("run_number", "fill_number", "sequence", "start_time", "end_time"),
+                "eras": ("name", "start_run", "end_run"),
+                "fills": ("fill_number", "end_time")}
 #: OMS attribute -> the catalogue's name for it, so a filter works on both backends
 OMS_ALIASES = {"stable_beam": "stable_beams", "last_lumisection_number": "lumisections",
                "recorded_lumi": "cms_recorded_lumi"}
@@ -182,6 +190,12 @@ class Registry(ABC):
         """Known eras, oldest first."""
 
     @abstractmethod
+    def fill_end(self, fill: int) -> str | None:
+        """When fill ``fill`` ended (ISO 8601), None while it goes on; NotFound for a
+        fill the registry does not know. A prompt fill group is complete once its
+        fill has ended."""
+
+    @abstractmethod
     def _lookup(self, numbers: list[int]) -> dict[int, Run]:
         """The known runs among ``numbers`` (sorted, unique), by number."""
 
@@ -239,6 +253,17 @@ class CatalogRegistry(Registry):
 
     def eras(self) -> list[str]:
         return list(self._catalogue.by_era)
+
+    def fill_end(self, fill: int) -> str | None:
+        """A catalogue has no fills: a fill is over once a run of a later fill
+        exists, at the end of its last run."""
+        fill = parse_int(fill, "fill number")
+        cat = self._catalogue
+        runs = [run for run in cat.runs if run.fill == fill]
+        if not runs or fill == 0:
+            raise NotFound(f"unknown fill {fill}")
+        later = any(run.fill > fill for run in cat.runs[cat.runs.index(runs[-1]) + 1:])
+        return runs[-1].end_time if later and runs[-1].closed else None
 
     def _lookup(self, numbers):
         by_number = self._catalogue.by_number
@@ -352,13 +377,33 @@ def _reason(response: requests.Response) -> str:
     return f": {' '.join(str(text).split())[:200]}" if text else ""
 
 
+@dataclass(frozen=True)
+class Era:
+    """An era of the ``eras`` resource: the runs ``start_run``..``end_run`` (None while
+    the era goes on)."""
+
+    name: str
+    start_run: int
+    end_run: int | None
+
+
 class OmsRegistry(Registry):
     """CMS OMS API v1 (JSON:API), authenticated with CERN SSO client credentials.
 
-    Every question is one filtered ``runs`` query (paged), never one query per
-    run; only a failed lookup asks more, to name the closest run or the known eras.
-    The access token is fetched once, on the first query. Neither the client
-    secret nor the token ever appears in an error message.
+    Requests are shaped as CMS' own client ``omsapi`` shapes them: the token from
+    CERN's API-access endpoint (client credentials and the ``audience`` of the OMS
+    instance, ``ECAL_OMS_AUDIENCE``), then ``GET <resource>?filter[a][OP]=v&...
+    &sort=a&page[offset]=N&page[limit]=M`` with the bearer token, redirects not
+    followed; on a 401 a new token is fetched once and the request sent again.
+    Unlike ``omsapi``, every page is read (``links.next``), so a server capping
+    ``page[limit]`` never truncates an answer.
+
+    Runs carry no era in OMS: an era is resolved through the ``eras`` resource
+    (read once) and its runs queried by range; each run's era is filled from
+    those eras. The attributes relied on are checked once against the
+    resource's ``meta`` (:data:`OMS_REQUIRED`). Every question is one query
+    (paged), never one per run. Neither the client secret nor the token ever
+    appears in an error message.
     """
 
     def __init__(self, base_url: str | None = None, session: requests.Session | None = None,
@@ -366,17 +411,27 @@ class OmsRegistry(Registry):
         settings = current(settings)
         self.base_url = (base_url or settings.oms_url or DEFAULT_OMS_URL).rstrip("/")
         self.token_url = settings.oms_token_url or DEFAULT_TOKEN_URL
+        self.audience = settings.oms_audience or OMS_AUDIENCE
         self.client_id, self._client_secret = settings.oms_credentials()
         self.session = session or requests.Session()
         self.page_limit = page_limit
         self.timeout = timeout
         self._token: str | None = None
+        self._checked: set[str] = set()
+        self._eras: list[Era] | None = None
 
     # Registry primitives: one query each
     def eras(self) -> list[str]:
-        records = [r.get("attributes") or {} for r in self._records("eras", [])]
-        records.sort(key=lambda a: a["start_run"] if isinstance(a.get("start_run"), int) else 0)
-        return [str(a["name"]) for a in records if a.get("name")]
+        return [era.name for era in self._era_table()]
+
+    def fill_end(self, fill: int) -> str | None:
+        fill = parse_int(fill, "fill number")
+        records = self._records("fills", [("filter[fill_number][EQ]", fill)], limit=1)
+        if not records:
+            raise NotFound(f"unknown fill {fill}")
+        attrs = records[0].get("attributes") if isinstance(records[0], dict) else None
+        end = (attrs or {}).get("end_time")
+        return end if isinstance(end, str) and end else None
 
     def _lookup(self, numbers):
         wanted = set(numbers)
@@ -393,10 +448,41 @@ class OmsRegistry(Registry):
         return self._runs([("filter[run_number][GE]", first), ("filter[run_number][LE]", last)])
 
     def _era_runs(self, name):
-        return self._runs([("filter[era][EQ]", name)])
+        era = next((era for era in self._era_table() if era.name == name), None)
+        if era is None:
+            return []
+        if era.end_run is None:
+            return self._after(era.start_run - 1)
+        return self._range(era.start_run, era.end_run)
 
     def _after(self, run):
         return self._runs([("filter[run_number][GT]", run)])
+
+    # eras
+    def _era_table(self) -> list[Era]:
+        """Every era, oldest first (read once)."""
+        if self._eras is None:
+            eras = []
+            for record in self._records("eras", [], sort="start_run"):
+                attrs = record.get("attributes") if isinstance(record, dict) else None
+                start, end = ((attrs or {}).get(key) for key in ("start_run", "end_run"))
+                name = (attrs or {}).get("name") or record.get("id")
+                if not isinstance(name, str) or not isinstance(start, int) or \
+                        not (end is None or isinstance(end, int)):
+                    raise RegistryError(f"OMS returned a malformed era {record.get('id')!r}: "
+                                        "name, start_run and end_run expected")
+                eras.append(Era(name, start, end))
+            self._eras = sorted(eras, key=lambda era: era.start_run)
+        return self._eras
+
+    def _era_of(self, number: int) -> str | None:
+        """The era of run ``number``: the last era started at or before it (OMS
+        closes an era's ``end_run`` when the next one starts, so a run past the
+        last ``end_run`` is taken to belong to that era still); None before the
+        first era."""
+        eras = self._era_table()
+        at = bisect.bisect_right([era.start_run for era in eras], number) - 1
+        return eras[at].name if at >= 0 else None
 
     # HTTP
     def _runs(self, filters: list, sort: str = "run_number", limit: int | None = None
@@ -407,37 +493,69 @@ class OmsRegistry(Registry):
 
     def _records(self, resource: str, filters: list, sort: str | None = None,
                  limit: int | None = None) -> list[dict]:
-        """All records of ``resource`` matching ``filters``, following the pages until
-        one is short or has no next link (or the first page only, when ``limit`` is
-        given)."""
+        """All records of ``resource`` matching ``filters`` (or the first ``limit``).
+
+        Pages are read until the answer has no ``links.next`` (or its
+        ``meta.totalResourceCount`` is reached): a short page is not the end, as
+        OMS may cap ``page[limit]`` below what was asked. Each next page is asked
+        with the same filters at the offset of the records received so far.
+        """
+        self._check_meta(resource)
         page = limit or self.page_limit
         records: list[dict] = []
         while True:
-            params = [*filters, ("page[offset]", len(records)), ("page[limit]", page)]
+            params = [*filters]
             if sort:
                 params.append(("sort", sort))
+            params += [("page[offset]", len(records)), ("page[limit]", page)]
             body = self._get(resource, params)
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise RegistryError(f"OMS answered {resource} without a list of data")
             records += data
             total = (body.get("meta") or {}).get("totalResourceCount")
-            if (limit or len(data) < page or not (body.get("links") or {}).get("next")
+            if limit is not None and len(records) >= limit:
+                return records[:limit]
+            if (not data or not (body.get("links") or {}).get("next")
                     or (isinstance(total, int) and len(records) >= total)):
                 return records
 
+    def _check_meta(self, resource: str) -> None:
+        """Check once that ``resource`` has the attributes this client relies on
+        (:data:`OMS_REQUIRED`), from its ``meta`` (as ``omsapi`` reads it)."""
+        if resource in self._checked:
+            return
+        body = self._get(f"{resource}/meta", [])
+        fields = ((body.get("meta") or {}).get("fields")
+                  if isinstance(body, dict) else None)
+        if not isinstance(fields, (dict, list)):
+            raise RegistryError(f"OMS answered {resource}/meta without a list of fields")
+        missing = [name for name in OMS_REQUIRED.get(resource, ()) if name not in fields]
+        if missing:
+            raise RegistryError(f"OMS {resource} lack the attribute(s) {', '.join(missing)} "
+                                "this client relies on (see the README's OMS section)")
+        self._checked.add(resource)
+
     def _get(self, resource: str, params: list):
+        """GET ``resource`` with ``params`` in omsapi's URL form (brackets as they are)."""
         url = f"{self.base_url}/{resource}"
-        headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
-        try:
-            response = self.session.get(url, params=params, headers=headers,
-                                        timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach OMS at {url}: {type(exc).__name__}") from None
+        if params:
+            url += "?" + "&".join(f"{key}={quote(str(value), safe=',-')}"
+                                  for key, value in params)
+        response = self._send(url, resource)
+        if response.status_code == 401:   # expired: one new token, one more try
+            self._token = None
+            response = self._send(url, resource)
+        if response.is_redirect:
+            raise RegistryError(
+                f"OMS did not accept the token for {resource}: it redirected to "
+                f"{urlsplit(response.headers.get('Location', '')).netloc or 'a login page'} "
+                f"(check that ECAL_OMS_AUDIENCE {self.audience!r} is the audience of "
+                f"{self.base_url})")
         if response.status_code in (401, 403):
             raise RegistryError(f"OMS refused {resource} (HTTP {response.status_code}"
                                 f"{_reason(response)}): check that client {self.client_id} "
-                                f"may read {OMS_AUDIENCE}")
+                                f"may read {self.audience}")
         if response.status_code != 200:
             raise RegistryError(f"OMS failed on {resource} (HTTP {response.status_code}"
                                 f"{_reason(response)})")
@@ -446,11 +564,22 @@ class OmsRegistry(Registry):
         except ValueError:
             raise RegistryError(f"OMS answered {resource} with invalid JSON") from None
 
+    def _send(self, url: str, resource: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._bearer()}",
+                   "content-type": "application/json"}
+        try:
+            return self.session.get(url, headers=headers, timeout=self.timeout,
+                                    allow_redirects=False)
+        except requests.RequestException as exc:
+            raise RegistryError(f"cannot reach OMS at {self.base_url}/{resource.split('?')[0]}:"
+                                f" {type(exc).__name__}") from None
+
     def _bearer(self) -> str:
-        """The CERN SSO access token of the client credentials (fetched once)."""
+        """The access token for the OMS audience, from CERN's API-access endpoint
+        (fetched on first use, and again after a 401)."""
         if self._token is None:
             form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                    "client_secret": self._client_secret, "audience": OMS_AUDIENCE}
+                    "client_secret": self._client_secret, "audience": self.audience}
             try:
                 response = self.session.post(self.token_url, data=form, timeout=self.timeout)
             except requests.RequestException as exc:
@@ -468,9 +597,9 @@ class OmsRegistry(Registry):
             self._token = token
         return self._token
 
-    @staticmethod
-    def _run(record) -> Run:
-        """A Run from an OMS record, with the catalogue's names for OMS attributes."""
+    def _run(self, record) -> Run:
+        """A Run from an OMS record, its era from the eras, with the catalogue's names
+        for OMS attributes."""
         attributes = record.get("attributes") if isinstance(record, dict) else None
         if not isinstance(attributes, dict):
             raise RegistryError("OMS returned a run without attributes")
@@ -479,6 +608,12 @@ class OmsRegistry(Registry):
         for oms_name, name in OMS_ALIASES.items():
             if oms_name in attrs:
                 attrs.setdefault(name, attrs[oms_name])
+        number = as_int(attrs["run_number"])
+        era = self._era_of(number) if number is not None else None
+        if era is None:
+            raise RegistryError(f"OMS run {attrs['run_number']!r} precedes every era of the "
+                                "eras resource")
+        attrs["era"] = era
         try:
             return Run.from_attrs(attrs)
         except ValueError as exc:

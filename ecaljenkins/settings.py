@@ -67,7 +67,8 @@ class Settings:
     | `ECAL_REPORT_RETRY` | seconds a build (`run`, `jobctrl`) keeps retrying an unreachable or failing InfluxDB, with back-off, before giving up (default 300) |
     | `ECAL_RUN_REGISTRY` | run registry: a `.csv`/`.json` catalogue path, or `oms` (default: the bundled catalogue) |
     | `ECAL_OMS_URL`, `ECAL_OMS_CLIENT_ID`, `ECAL_OMS_CLIENT_SECRET` | CMS OMS API and its CERN SSO client credentials |
-    | `ECAL_OMS_TOKEN_URL` | the CERN SSO token endpoint the OMS client credentials are exchanged at (default `https://auth.cern.ch/auth/realms/cern/protocol/openid-connect/token`) |
+    | `ECAL_OMS_TOKEN_URL` | the CERN SSO token endpoint the OMS client credentials are exchanged at (default CERN's API-access endpoint, `https://auth.cern.ch/auth/realms/cern/api-access/token`) |
+    | `ECAL_OMS_AUDIENCE` | the audience the OMS token is asked for: the SSO application of the OMS instance (default `cmsoms-prod`, the production OMS) |
     | `JENKINS_URL`, `JENKINS_USER`, `JENKINS_API_TOKEN` | the Jenkins server and the account (API token) that pushes jobs and triggers builds; without `JENKINS_URL`, campaign commands only write the job files |
     | `ECAL_WORKFLOWS` | the workflow catalogue (default: the one shipped in the package, `jobs/workflows.yaml` of a checkout) |
     | `ECAL_JOBS_DIR` | where the Jenkins jobs are rendered (default `./jobs`) |
@@ -97,6 +98,7 @@ class Settings:
     oms_client_id: str | None = _var("ECAL_OMS_CLIENT_ID")
     oms_client_secret: str | None = _var("ECAL_OMS_CLIENT_SECRET", secret=True)
     oms_token_url: str | None = _var("ECAL_OMS_TOKEN_URL")
+    oms_audience: str | None = _var("ECAL_OMS_AUDIENCE")
     jenkins_url: str | None = _var("JENKINS_URL")
     jenkins_user: str | None = _var("JENKINS_USER")
     jenkins_api_token: str | None = _var("JENKINS_API_TOKEN", secret=True)

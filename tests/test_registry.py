@@ -1,5 +1,5 @@
-"""The run registry: the bundled catalogue, catalogue files, CMS OMS (faked with
-``responses`` answering as OMS and CERN SSO do), and the choice of backend."""
+"""The run registry: the bundled catalogue, catalogue files, CMS OMS (the fake of
+tests/oms_fake.py, answering as OMS and CERN SSO do), and the choice of backend."""
 
 import csv
 import json
@@ -18,11 +18,9 @@ from ecaljenkins.registry import (BUNDLED_CATALOGUE, CatalogRegistry, OmsRegistr
                                   open_registry)
 from ecaljenkins.settings import Settings
 
-OMS_URL = "https://cmsoms.cern.ch/agg/api/v1"
-TOKEN_URL = "https://auth.cern.ch/auth/realms/cern/protocol/openid-connect/token"
-CLIENT_ID = "ecal-automation"
-CLIENT_SECRET = "oms-Secret-9f3b"
-ACCESS_TOKEN = "eyJhbGciOi.access-Token-7c1d"
+import oms_fake
+from oms_fake import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, OMS_URL, TOKEN_URL
+
 OMS = Settings(oms_client_id=CLIENT_ID, oms_client_secret=CLIENT_SECRET)
 HEADER = ("run_number,fill_number,era,sequence,start_time,end_time,stable_beams,"
           "lumisections,b_field,l1_menu,cms_recorded_lumi\n")
@@ -279,138 +277,154 @@ def test_oms_needs_client_credentials(missing):
         open_registry("oms", replace(OMS, **{missing: None}))
 
 
-# --- CMS OMS ---------------------------------------------------------------------------
-
-def oms_run(number, fill, era, sequence="GLOBAL-RUN", end="2022-07-21T12:00:00Z"):
-    """A run as OMS v1 returns it (a subset of the real attributes)."""
-    return {"run_number": number, "fill_number": fill, "era": era, "sequence": sequence,
-            "start_time": "2022-07-21T10:00:00Z", "end_time": end,
-            "stable_beam": sequence == "GLOBAL-RUN", "last_lumisection_number": 321,
-            "recorded_lumi": 45.6, "b_field": 3.8, "l1_menu": "L1Menu_Collisions2022_v1_3_0",
-            "hlt_key": "/cdaq/physics/Run2022/2e34/v1.3.0/HLT/V2", "components": ["ECAL", "HCAL"]}
-
-
-OMS_RUNS = [oms_run(355862, 7966, "Run2022C"), oms_run(355863, 7966, "Run2022C", "LOCAL-RUN"),
-            oms_run(355870, 7967, "Run2022C"), oms_run(355872, 7967, "Run2022C"),
-            oms_run(357538, 8118, "Run2022D"), oms_run(357540, 8118, "Run2022D", end=None)]
-OMS_ERAS = [{"name": "Run2022D", "start_fill": 8118, "end_fill": 8151, "start_run": 357538,
-             "end_run": 357900},
-            {"name": "Run2022C", "start_fill": 7966, "end_fill": 8116, "start_run": 355862,
-             "end_run": 357482},
-            {"name": "Run2022H", "start_fill": 8500, "end_fill": 8500, "start_run": 362800,
-             "end_run": 362801}]
-_FILTER = re.compile(r"filter\[(\w+)\]\[(EQ|NEQ|LT|GT|LE|GE)\]")
-_COMPARE = {"EQ": lambda a, b: a == b, "NEQ": lambda a, b: a != b, "LT": lambda a, b: a < b,
-            "GT": lambda a, b: a > b, "LE": lambda a, b: a <= b, "GE": lambda a, b: a >= b}
-
-
-class OmsFake:
-    """CERN SSO and CMS OMS as they answer: a client-credentials token endpoint, and
-    JSON:API resources with filter/sort/page query parameters and next links."""
-
-    def __init__(self, mock, base_url=OMS_URL, token_url=TOKEN_URL):
-        self.base_url = base_url
-        self.tokens_issued = 0
-        self.resources = {"runs": OMS_RUNS, "eras": OMS_ERAS}
-        mock.add_callback(responses.POST, token_url, callback=self.token)
-        for name in self.resources:
-            mock.add_callback(responses.GET, re.compile(re.escape(f"{base_url}/{name}") + r"\?"),
-                              callback=self.resource)
-        self.mock = mock
-
-    def token(self, request):
-        form = dict(parse_qsl(request.body))
-        if form != {"grant_type": "client_credentials", "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET, "audience": "cmsoms-prod"}:
-            return 401, {}, json.dumps({"error": "unauthorized_client",
-                                        "error_description": "Invalid client credentials"})
-        self.tokens_issued += 1
-        return 200, {}, json.dumps({"access_token": ACCESS_TOKEN, "expires_in": 1200,
-                                    "token_type": "Bearer", "scope": "profile email"})
-
-    def resource(self, request):
-        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            return 401, {}, json.dumps({"errors": [{"status": "401", "title": "Unauthorized",
-                                                    "detail": "Missing or invalid token"}]})
-        url = urlsplit(request.url)
-        name = url.path.rsplit("/", 1)[-1]
-        params = parse_qsl(url.query)
-        records = list(self.resources[name])
-        for key, value in params:
-            if match := _FILTER.fullmatch(key):
-                attr, op = match.groups()
-                records = [r for r in records
-                           if _COMPARE[op](r[attr], type(r[attr])(value))]
-        query = dict(params)
-        if "sort" in query:
-            attr = query["sort"].lstrip("-")
-            records.sort(key=lambda r: r[attr], reverse=query["sort"].startswith("-"))
-        offset, limit = int(query.get("page[offset]", 0)), int(query.get("page[limit]", 10))
-        page = records[offset:offset + limit]
-        links = {"prev": None, "next": None}
-        if offset + limit < len(records):
-            links["next"] = f"{self.base_url}/{name}?page[offset]={offset + limit}"
-        body = {"data": [{"id": str(r.get("run_number", r.get("name"))), "type": name,
-                          "attributes": r} for r in page],
-                "links": links, "meta": {"totalResourceCount": len(records)}}
-        return 200, {"Content-Type": "application/json"}, json.dumps(body)
-
-    def queries(self, name="runs"):
-        """Query parameters of every GET of ``name`` so far."""
-        return [parse_qsl(urlsplit(call.request.url).query) for call in self.mock.calls
-                if call.request.method == "GET" and
-                urlsplit(call.request.url).path.endswith("/" + name)]
-
-
-@pytest.fixture
-def oms():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield OmsFake(mock)
-
+# --- CMS OMS (tests/oms_fake.py) -------------------------------------------------------
 
 def filters(query):
     return [(k, v) for k, v in query if k.startswith("filter")]
 
 
-def test_oms_runs_by_numbers_is_one_range_query(oms):
+def as_sent(url):
+    """``url`` as requests sends it when omsapi calls ``requests.get(url)``."""
+    return requests.Request("GET", url).prepare().url
+
+
+def test_oms_requests_are_the_ones_omsapi_sends(oms):
+    """omsapi 0.9.8: the token from the API-access endpoint for the audience, then the
+    resource's meta and its query, brackets unencoded, filters, sort, offset, limit."""
     registry = OmsRegistry(settings=OMS, page_limit=100)
     runs = registry.runs([355872, 355862])
     assert [r.number for r in runs] == [355862, 355872]
-    [query] = oms.queries()
-    assert filters(query) == [("filter[run_number][GE]", "355862"),
-                              ("filter[run_number][LE]", "355872")]
-    assert ("sort", "run_number") in query and ("page[offset]", "0") in query
+    token, *gets = oms.requests
+    assert (token.method, token.url) == ("POST", TOKEN_URL)
+    assert dict(parse_qsl(token.body)) == {"grant_type": "client_credentials",
+                                           "client_id": CLIENT_ID,
+                                           "client_secret": CLIENT_SECRET,
+                                           "audience": "cmsoms-prod"}
+    # omsapi builds the URL text itself; requests then encodes it on the way out
+    assert [g.url for g in gets] == [as_sent(url) for url in (
+        f"{OMS_URL}/runs/meta",
+        f"{OMS_URL}/runs?filter[run_number][GE]=355862&filter[run_number][LE]=355872"
+        "&sort=run_number&page[offset]=0&page[limit]=100",
+        f"{OMS_URL}/eras/meta", f"{OMS_URL}/eras?sort=start_run&page[offset]=0&page[limit]=100")]
+    assert all(g.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}" and
+               g.headers["content-type"] == "application/json" for g in gets)
     run = runs[0]
     assert (run.fill, run.era, run.sequence, run.closed) == (7966, "Run2022C", "GLOBAL-RUN", True)
     assert run.attrs["stable_beam"] is True and run.get("stable_beams") is True
     assert run.get("lumisections") == 321 and run.get("cms_recorded_lumi") == 45.6
     assert run.get("components") == ["ECAL", "HCAL"] and run.get("fill") == 7966
-    registry.era("Run2022C")
-    assert oms.tokens_issued == 1
+    registry.run_range(355000, 356000)
+    assert oms.tokens_issued == 1 and len(oms.queries("runs/meta")) == 1   # meta read once
 
 
-def test_oms_pages_are_followed(oms):
-    registry = OmsRegistry(settings=OMS, page_limit=2)
-    runs = registry.run_range(355000, 356000)
-    assert [r.number for r in runs] == [355862, 355863, 355870, 355872]
-    queries = oms.queries()
-    assert [dict(q)["page[offset]"] for q in queries] == ["0", "2"]
-    assert all(dict(q)["page[limit]"] == "2" for q in queries)
-    assert all(filters(q) == [("filter[run_number][GE]", "355000"),
-                              ("filter[run_number][LE]", "356000")] for q in queries)
-    assert len(registry.era("Run2022D")) == 2
-    assert len(oms.queries()) == 3   # one short page: no second request
-
-
-def test_oms_era_and_after(oms):
+def test_oms_eras_come_from_the_eras_resource(oms):
+    """OMS runs carry no era: an era is its run range, each run's era from the eras."""
     registry = OmsRegistry(settings=OMS)
-    assert [r.number for r in registry.era("Run2022D")] == [357538, 357540]
-    assert filters(oms.queries()[-1]) == [("filter[era][EQ]", "Run2022D")]
-    assert [r.number for r in registry.after(355870)] == [355872, 357538]
+    assert [(r.number, r.era) for r in registry.era("Run2022D")] == [(357538, "Run2022D"),
+                                                                     (357540, "Run2022D")]
+    assert filters(oms.queries()[-1]) == [("filter[run_number][GE]", "357538"),
+                                          ("filter[run_number][LE]", "357900")]
+    assert [(r.number, r.era) for r in registry.after(355870)] == [(355872, "Run2022C"),
+                                                                  (357538, "Run2022D")]
     assert filters(oms.queries()[-1]) == [("filter[run_number][GT]", "355870")]
     assert [r.number for r in registry.after(357538, closed_only=False)] == [357540]
     assert registry.era("Run2022H") == []   # a known era without runs
     assert registry.eras() == ["Run2022C", "Run2022D", "Run2022H"]
+    assert len(oms.queries("eras")) == 1
+    assert all("era" not in record for record in oms.resources["runs"])
+
+
+def test_oms_ongoing_era_and_runs_before_every_era(oms):
+    oms.resources["eras"][0] = dict(oms.resources["eras"][0], end_run=None)   # Run2022D goes on
+    oms.resources["eras"].pop()                                              # no Run2022H
+    oms.resources["runs"].append(oms_fake.oms_run(358000, 8200))
+    registry = OmsRegistry(settings=OMS)
+    assert [r.number for r in registry.era("Run2022D")] == [357538, 357540, 358000]
+    assert filters(oms.queries()[-1]) == [("filter[run_number][GT]", "357537")]
+    oms.resources["runs"].append(oms_fake.oms_run(300000, 7000))
+    with pytest.raises(RegistryError, match="^OMS run 300000 precedes every era"):
+        registry.runs([300000])
+
+
+def test_oms_pages_are_followed_past_a_capped_page(oms):
+    """OMS gives at most page_cap records whatever page[limit] asks: a short page is
+    not the end while the answer links a next page."""
+    oms.page_cap = 2
+    registry = OmsRegistry(settings=OMS, page_limit=1000)
+    runs = registry.run_range(355000, 358000)
+    assert [r.number for r in runs] == [355862, 355863, 355870, 355872, 357538, 357540]
+    queries = oms.queries()
+    assert [dict(q)["page[offset]"] for q in queries] == ["0", "2", "4"]
+    assert all(filters(q) == [("filter[run_number][GE]", "355000"),
+                              ("filter[run_number][LE]", "358000")] for q in queries)
+
+
+def test_oms_fill_end(oms, bundled):
+    registry = OmsRegistry(settings=OMS)
+    assert registry.fill_end(7966) == "2022-07-21T23:10:00Z"
+    assert registry.fill_end(8118) is None            # the fill goes on
+    assert filters(oms.queries("fills")[-1]) == [("filter[fill_number][EQ]", "8118")]
+    with pytest.raises(NotFound, match="^unknown fill 9999$"):
+        registry.fill_end(9999)
+    everything = bundled.after(0, closed_only=False)
+    assert bundled.fill_end(everything[-1].fill) is None     # no later fill yet
+    first = [r for r in everything if r.fill == everything[0].fill]
+    assert bundled.fill_end(first[0].fill) == first[-1].end_time   # its last run's end
+    with pytest.raises(NotFound, match="^unknown fill 1$"):
+        bundled.fill_end(1)
+
+
+def test_oms_attributes_relied_on_are_checked_against_the_meta(oms):
+    oms.meta["runs"].remove("end_time")
+    with pytest.raises(RegistryError, match=r"^OMS runs lack the attribute\(s\) end_time "):
+        OmsRegistry(settings=OMS).runs([355862])
+
+
+def test_oms_audience_of_another_instance(oms):
+    """A token for the production audience is not accepted by another instance: its
+    front end redirects to the SSO login page, an error naming the audience."""
+    base = "https://vocms0185.cern.ch/agg/api/v1"
+    other = oms_fake.OmsFake(oms.mock, base_url=base, audience="cmsoms-int-0185")
+    with pytest.raises(RegistryError) as err:
+        OmsRegistry(base, settings=OMS).eras()
+    assert str(err.value) == ("OMS did not accept the token for eras/meta: it redirected to "
+                              "auth.cern.ch (check that ECAL_OMS_AUDIENCE 'cmsoms-prod' is the "
+                              f"audience of {base})")
+    assert_secret_free(str(err.value))
+    settings = Settings.from_env({"ECAL_OMS_CLIENT_ID": CLIENT_ID,
+                                  "ECAL_OMS_CLIENT_SECRET": CLIENT_SECRET,
+                                  "ECAL_OMS_URL": base + "/",
+                                  "ECAL_OMS_AUDIENCE": "cmsoms-int-0185"})
+    assert len(open_registry("oms", settings).run_range(355862, 355863)) == 2
+    assert other.tokens_issued == 1 and other.tokens[other.requests[-1].headers[
+        "Authorization"].removeprefix("Bearer ")] == "cmsoms-int-0185"
+
+
+def test_oms_token_url_from_the_environment():
+    settings = Settings.from_env({"ECAL_OMS_CLIENT_ID": CLIENT_ID,
+                                  "ECAL_OMS_CLIENT_SECRET": CLIENT_SECRET,
+                                  "ECAL_OMS_TOKEN_URL": "https://auth.example.cern/token"})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = oms_fake.OmsFake(mock, token_url="https://auth.example.cern/token")
+        assert len(open_registry("oms", settings).run_range(355862, 355863)) == 2
+        assert fake.tokens_issued == 1
+
+
+def test_oms_expired_token_is_renewed_once(oms):
+    registry = OmsRegistry(settings=OMS)
+    assert registry.eras()
+    oms.expire_tokens()
+    assert len(registry.run_range(355862, 355863)) == 2
+    assert oms.tokens_issued == 2 and len(oms.queries("runs")) == 1
+    # a new token refused as well: an error, not a loop
+    oms.fail("runs", 401, {"errors": [{"status": "401", "title": "Unauthorized",
+                                       "detail": "Token expired"}]}, times=2)
+    with pytest.raises(RegistryError) as err:
+        registry.after(355000)
+    assert str(err.value) == (f"OMS refused runs (HTTP 401: Token expired): check that client "
+                              f"{CLIENT_ID} may read cmsoms-prod")
+    assert oms.tokens_issued == 3
+    assert_secret_free(str(err.value))
 
 
 def test_oms_unknown_era_and_runs(oms):
@@ -424,19 +438,7 @@ def test_oms_unknown_era_and_runs(oms):
     with pytest.raises(NotFound, match=r"closest known run: 357540\)$"):
         registry.runs([400000])
     with pytest.raises(NotFound, match=r"closest known run: 355862\)$"):
-        registry.runs([1])
-
-
-def test_oms_urls_from_the_environment():
-    settings = Settings.from_env({"ECAL_OMS_CLIENT_ID": CLIENT_ID,
-                                  "ECAL_OMS_CLIENT_SECRET": CLIENT_SECRET,
-                                  "ECAL_OMS_URL": "https://vocms0185.cern.ch/agg/api/v1/",
-                                  "ECAL_OMS_TOKEN_URL": "https://auth.example.cern/token"})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = OmsFake(mock, base_url="https://vocms0185.cern.ch/agg/api/v1",
-                       token_url="https://auth.example.cern/token")
-        assert len(open_registry("oms", settings).run_range(355862, 355863)) == 2
-        assert fake.tokens_issued == 1
+        registry.runs([355000])
 
 
 def assert_secret_free(message):
@@ -454,17 +456,14 @@ def test_oms_bad_credentials(oms):
 
 
 @pytest.mark.parametrize("status, body, message", [
-    (401, {"errors": [{"status": "401", "title": "Unauthorized", "detail": "Token expired"}]},
-     f"OMS refused runs (HTTP 401: Token expired): check that client {CLIENT_ID} may read "
-     "cmsoms-prod"),
     (500, {"errors": [{"status": "500", "title": "Internal Server Error",
                        "detail": "ORA-01013: user requested cancel\nof current operation"}]},
      "OMS failed on runs (HTTP 500: ORA-01013: user requested cancel of current operation)"),
-    (503, None, "OMS failed on runs (HTTP 503)"),
+    (503, "<html>down</html>", "OMS failed on runs (HTTP 503)"),
+    (200, "<html>maintenance</html>", "OMS answered runs with invalid JSON"),
 ])
 def test_oms_server_errors(oms, status, body, message):
-    oms.mock.replace(responses.GET, re.compile(re.escape(f"{OMS_URL}/runs") + r"\?"),
-                     status=status, body=json.dumps(body) if body else "<html>down</html>")
+    oms.fail("runs", status, body)
     with pytest.raises(RegistryError) as err:
         OmsRegistry(settings=OMS).after(355000)
     assert str(err.value) == message
@@ -475,7 +474,7 @@ def test_oms_unreachable(oms):
     registry = OmsRegistry(settings=OMS, base_url="https://cmsoms.invalid/agg/api/v1")
     with pytest.raises(RegistryError) as err:
         registry.runs([355862])
-    assert str(err.value) == ("cannot reach OMS at https://cmsoms.invalid/agg/api/v1/runs: "
+    assert str(err.value) == ("cannot reach OMS at https://cmsoms.invalid/agg/api/v1/runs/meta: "
                               "ConnectionError")
     assert_secret_free(str(err.value))
 
@@ -488,8 +487,7 @@ def test_oms_sso_unreachable(oms):
 
 
 def test_oms_malformed_run(oms):
-    broken = dict(OMS_RUNS[0], start_time=None)
-    oms.resources["runs"] = [broken]
+    oms.resources["runs"] = [dict(oms_fake.RUNS[0], start_time=None)]
     with pytest.raises(RegistryError, match=r"^OMS returned a malformed run '355862': "
                                             r"start_time is empty$"):
         OmsRegistry(settings=OMS).runs([355862])
