@@ -21,8 +21,8 @@ from .filters import Filter, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .registry import Run
-from .schema import (STATUSES, Point, Status, campaign_point, new_run_point, rtype_point,
-                     run_point, runinfo_point, workflow_point)
+from .schema import (STATUSES, Point, Status, campaign_point, mark_point, new_run_point,
+                     rtype_point, run_point, runinfo_point, workflow_point)
 
 KINDS = ("rereco", "prompt")
 DEFAULT_RTYPE = "all"
@@ -195,7 +195,9 @@ class RunCtrl:
         now = time.time_ns()
         self.influx.write([
             campaign_point(self.campaign, kind, description, _user(self.influx), now),
-            self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now)])
+            self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now),
+            # a new campaign has its low-water mark from the start: the scheduler keeps it
+            mark_point(self.campaign, 0, 0)])
         return self.info()
 
     def _rtype_point(self, rtype: str, filters: list[str], tasks, event: str, now: int,

@@ -21,6 +21,7 @@ import requests
 from .errors import (ConfigError, DatabaseNotFound, InfluxAuthError, InfluxError,
                      InfluxUnreachable)
 from .names import check_db, check_url
+from .schema import Point, lowerings
 from .settings import Settings
 
 DEFAULT_URL = Settings.influxdb_url
@@ -102,6 +103,9 @@ class Influx:
         elif user:
             self.session.auth = (user, password or "")
         self.stats = {"queries": 0, "writes": 0, "points": 0}
+        #: the server's clock (unix seconds, whole) when it answered the last query,
+        #: from its ``Date`` header; None when it sent none
+        self.server_time: float | None = None
 
     @classmethod
     def from_env(cls, db: str | None = None, env=None, **kwargs) -> "Influx":
@@ -205,6 +209,7 @@ class Influx:
         self.stats["queries"] += 1
         with self._request(method, "/query", params=params, stream=True) as resp:
             self._check(resp)
+            self.server_time = _date(resp)
             try:
                 # split on b"\n" only: a text field may hold U+0085 (NEL), which
                 # InfluxDB's JSON leaves unescaped and str.splitlines() splits on
@@ -247,7 +252,8 @@ class Influx:
     # --- writes ----------------------------------------------------------------
 
     def write(self, points: Iterable, batch: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> int:
+              progress: Callable[[int, int], None] | None = None, *,
+              lower_marks: bool = True) -> int:
         """Write points (:class:`ecaljenkins.schema.Point`, or anything with a public
         ``to_line_protocol()``, or line-protocol strings).
 
@@ -255,24 +261,34 @@ class Influx:
         at each call) per request; returns the number of requests made. A point
         without fields encodes to nothing and is left out. ``progress(written,
         total)`` is called after each request (``points`` must then be a sequence).
+
+        Each request that carries ``run``/``runinfo`` (or run type, workflow)
+        points also carries the ``lowered`` points of :func:`schema.lowerings`,
+        so the campaign's low-water mark comes down to the oldest run written
+        (docs/schema.md). Only the scheduler passes ``lower_marks=False``, for
+        the rows it has just read, which are above its mark. Line-protocol
+        strings are sent as they are, without lowering: write Points.
         """
         batch = batch or WRITE_BATCH
         total = len(points) if progress else 0
         requests_made = 0
         lines: list[str] = []
+        keyed: list = []   # the Points of this batch: their lowerings go with it
         for point in points:
             line = point if isinstance(point, str) else point.to_line_protocol()
             if not line:
                 continue
             lines.append(line)
+            if lower_marks and isinstance(point, Point):
+                keyed.append(point)
             if len(lines) >= batch:
-                self._write_lines(lines)
+                self._write_lines(lines + _lowering_lines(keyed))
                 requests_made += 1
-                lines = []
+                lines, keyed = [], []
                 if progress:
                     progress(requests_made * batch, total)
         if lines:
-            self._write_lines(lines)
+            self._write_lines(lines + _lowering_lines(keyed))
             requests_made += 1
             if progress:
                 progress(total, total)
@@ -289,6 +305,19 @@ class Influx:
     def ping(self) -> None:
         """Raise unless the server answers."""
         self._check(self._request("GET", "/ping"))
+
+
+def _lowering_lines(points: list) -> list[str]:
+    return [point.to_line_protocol() for point in lowerings(points)]
+
+
+def _date(resp: requests.Response) -> float | None:
+    """The server's ``Date`` header as unix seconds (None without one)."""
+    from email.utils import parsedate_to_datetime
+    try:
+        return parsedate_to_datetime(resp.headers["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _server_message(resp: requests.Response) -> str:

@@ -71,6 +71,11 @@ FRESH_ATTEMPT = {"queue_id": 0, "build": 0, "url": "", "reason": "", "trigger": 
                  "relaunched": 0, "log": "", "output": ""}
 #: the one scheduling lease of a database
 LOCK_SCOPE = "schedule"
+#: measurements keyed by the run number: a point of one may bring an old run back
+RUN_KEYED = frozenset({"run", "runinfo"})
+#: configuration that can make any run of the campaign schedulable again
+#: (a task activated, retries raised): a point of one lowers the mark to the start
+CONFIG_KEYED = frozenset({"rtype", "workflow"})
 
 
 class Point(NamedTuple):
@@ -220,6 +225,42 @@ def task_job_point(campaign: str, task: str, jid: str, runs: Iterable[int],
     return Point("job", (("campaign", campaign), ("task", task), ("jid", jid), *tags),
                  {"run": runs[0], "runs": ",".join(map(str, runs)),
                   "status": JobStatus(status).value, **fields}, when_ns)
+
+
+def mark_point(campaign: str, run: int, seen: int) -> Point:
+    """A campaign's low-water mark, set by the scheduler: every (run, task) below ``run``
+    is settled, as of the server time ``seen`` (ns); one point at time 0, overwritten."""
+    return Point("mark", (("campaign", campaign),), {"run": int(run), "seen": int(seen)}, 0)
+
+
+def lowered_point(campaign: str, run: int) -> Point:
+    """A write brought back runs from ``run`` on: stamped by the server when it arrives."""
+    return Point("lowered", (("campaign", campaign),), {"run": int(run)})
+
+
+def lowerings(points: Iterable[Point]) -> list[Point]:
+    """The ``lowered`` points a write of ``points`` needs: one per campaign it touches.
+
+    The one place the low-water mark is lowered (docs/schema.md, "The low-water
+    mark"). :meth:`ecaljenkins.influx.Influx.write` adds them to every request that
+    carries run-keyed points, so any writer, present or future, keeps the mark right
+    without knowing it: a ``run`` or ``runinfo`` point lowers its campaign's mark to
+    its run, a run type or workflow definition point to 0 (every run again).
+    """
+    lowest: dict[str, int] = {}
+    for point in points:
+        measurement = point.measurement
+        if measurement in RUN_KEYED:
+            run = point.time
+        elif measurement in CONFIG_KEYED:
+            run = 0
+        else:
+            continue
+        campaign = point.tags[0][1] if point.tags[0][0] == "campaign" else dict(
+            point.tags).get("campaign")
+        if campaign and (campaign not in lowest or run < lowest[campaign]):
+            lowest[campaign] = run
+    return [lowered_point(campaign, run) for campaign, run in lowest.items()]
 
 
 def lock_point(holder: str, expires: float, taken: float | None = None) -> Point:

@@ -113,6 +113,9 @@ def _print_plan(report: CampaignReport, verbose: bool) -> None:
         print(f"  {report.fetched} new run(s) in the registry would be fetched")
     if plan is None:
         return
+    if report.since:
+        print(f"  (run, task) rows from run {report.since} on, the low-water mark: the older "
+              "ones are settled (ecalrunctrl.py status counts them all)")
     print_table(["task", "group_by", *STATUSES, "to trigger", "waiting", "why waiting"],
                 [[tp.task, tp.group_by or "-", *(tp.counts.get(s, 0) for s in STATUSES),
                   sum(len(b.rows) for b in tp.builds), len(tp.waiting),

@@ -16,7 +16,7 @@ from .lease import LEASE_SECONDS, LEASE_SETTLE, Lease, holder_id
 from .plan import plan
 from .reconcile import GRACE_SECONDS, reconcile, settle_local
 from .report import CampaignReport, CycleReport
-from .state import definitions, read_state
+from .state import definitions, read_state, write_mark
 from .trigger import trigger
 
 #: builds triggered per cycle at most (all campaigns of the database together)
@@ -91,13 +91,19 @@ class Scheduler:
                   budget: int | None) -> int | None:
         """Read, fetch, reconcile, plan, trigger one campaign; the budget left."""
         workflows = definitions(camp, lambda: self._load_catalogue(report), report.warnings)
-        state = read_state(self.influx, camp)
+        state = read_state(self.influx, camp, {wf.group_by for task, wf in workflows.items()
+                                               if task in camp.active_tasks})
+        if state.mark is None:
+            report.warnings.append(
+                f"campaign {camp.name!r} has no low-water mark: every run was read; "
+                f"'ecalrunctrl.py --db {self.influx.db} index --rebuild' creates it")
         if camp.kind == "prompt":
             state = fetch(self.influx, self._open_registry, state, report, self.dry_run)
         now = self.clock()
         relaunches = [] if self.dry_run else reconcile(self.influx, self.executor, state,
                                                         report, now, self.grace)
         report.plan = plan(state, workflows, now, budget)
+        report.since = state.since
         if self.dry_run:
             return budget
         builds = relaunches + report.plan.builds
@@ -106,6 +112,8 @@ class Scheduler:
             outcomes = self.executor.finish()   # local builds: they ran meanwhile
             if outcomes:
                 settle_local(self.influx, camp, outcomes, report, self.clock())
+        if state.mark is not None:   # a missing mark is made by 'index --rebuild' only
+            report.mark = write_mark(self.influx, state, workflows)
         return None if budget is None else budget - len(report.plan.builds)
 
     def _load_catalogue(self, report: CampaignReport) -> dict[str, Workflow]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..campaign import RunCtrl
 from ..influx import Influx
 from .report import CampaignReport
-from .state import CampaignState, read_state
+from .state import CampaignState, reread
 
 
 def fetch(influx: Influx, registry, state: CampaignState, report: CampaignReport,
@@ -31,4 +31,4 @@ def fetch(influx: Influx, registry, state: CampaignState, report: CampaignReport
         return state
     summary = RunCtrl(influx, camp.name).inject(new)
     report.fetched = len(summary.injected)
-    return read_state(influx, camp) if summary.injected else state
+    return reread(influx, state) if summary.injected else state

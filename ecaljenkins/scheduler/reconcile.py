@@ -159,7 +159,7 @@ def write_changes(influx: Influx, state: CampaignState, changes: list[Change], n
         updates = {k: v for k, v in change.fields.items() if k in Row._fields}
         by_task[change.task][row.run] = row._replace(status=change.status, updated=now,
                                                      **updates)
-    influx.write(points)
+    influx.write(points, lower_marks=False)   # rows it read: above its mark
     for task, replaced in by_task.items():
         state.rows[task] = [replaced.get(row.run, row) for row in state.rows[task]]
     report.reconciled.update(change.status for change in changes)

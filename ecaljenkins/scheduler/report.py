@@ -33,6 +33,10 @@ class CampaignReport:
     reconciled: Counter = field(default_factory=Counter)
     #: new runs of a prompt campaign injected (or, in a dry run, available)
     fetched: int = 0
+    #: the first run read: the rows below are settled (docs/schema.md, the low-water mark)
+    since: int = 0
+    #: the low-water mark this cycle stored (None: none stored)
+    mark: int | None = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: triggers Jenkins refused with an error status (a missing or disabled job, a

@@ -1,16 +1,30 @@
-"""Read: a campaign's workflow definitions and every (run, task) row, in one query."""
+"""Read: a campaign's workflow definitions and the (run, task) rows that can still change.
+
+The rows are read from the campaign's low-water mark on (docs/schema.md, "The
+low-water mark"): below it every row is settled, so a cycle costs what is in
+flight, not the campaign's history. :func:`low_water_mark` computes the next mark
+from what was read; :func:`write_mark` stores it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Callable, Iterable, NamedTuple
 
 from ..campaign import Campaign
 from ..errors import ConfigError, InfluxError
 from ..influx import Influx
 from ..names import quote_str
-from ..schema import IN_FLIGHT, ROW_FIELDS
+from ..schema import IN_FLIGHT, ROW_FIELDS, Status, mark_point
 from ..workflows import Workflow
+
+#: seconds a write may take from its arrival (when the server stamps its ``lowered``
+#: point) until its rows can be read: a mark's ``seen`` is this much before its read
+SETTLE_SECONDS = 300
+#: the ways a task groups runs (``group_by`` other than ``run``)
+GROUP_KINDS = ("fill", "era")
 
 
 class Row(NamedTuple):
@@ -28,12 +42,27 @@ class Row(NamedTuple):
     relaunched: int | None
 
 
+class Mark(NamedTuple):
+    """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns)."""
+
+    run: int
+    seen: int
+
+
 @dataclass
 class CampaignState:
-    """A campaign and every (run, task) row it holds, by task."""
+    """A campaign and its (run, task) rows from run ``since`` on, by task."""
 
     campaign: Campaign
     rows: dict[str, list[Row]]
+    #: the first run read: every (run, task) below it is settled (0: every row was read)
+    since: int = 0
+    #: the mark stored before this read (None: the campaign has none, every row was read)
+    mark: Mark | None = None
+    #: the ``seen`` of the next mark (ns of the server's clock), None if unknown
+    seen: int | None = None
+    #: how the campaign's active tasks group runs (``fill``, ``era``): groups are read whole
+    group_by: frozenset = field(default_factory=lambda: frozenset(GROUP_KINDS))
 
     @property
     def newest(self) -> Row | None:
@@ -63,21 +92,160 @@ class Flight(NamedTuple):
     rows: tuple[Row, ...]
 
 
-def read_state(influx: Influx, camp: Campaign) -> CampaignState:
-    """Every (run, task) row of the campaign: one query, rows sorted by run.
+def read_state(influx: Influx, camp: Campaign,
+               group_by: Iterable[str] = GROUP_KINDS) -> CampaignState:
+    """The (run, task) rows that can still change, and the groups they need, by run.
 
-    Each chunk of the answer becomes rows as it arrives, so the raw JSON of a
-    whole campaign is never held at once.
+    Two requests: the mark, then (one request) the runs brought back since it was
+    set and the rows from it on. When a write brought back a run below the mark,
+    two more: the start of that run's fill/era group (``group_by``, the groupings
+    of the active tasks), and the rows from there to the mark. A campaign without
+    a mark has every row read (``state.mark`` None).
     """
+    group_by = frozenset(group_by) & set(GROUP_KINDS)
+    mark = read_mark(influx, camp.name)
+    seen = _seen(influx, mark)
+    where = f"campaign = {quote_str(camp.name)}"
+    if mark is None:
+        return CampaignState(camp, _rows(influx, camp, influx.stream(_rows_query(where))),
+                             0, None, seen, group_by)
+    lowest = None
+    rows_above = []
+    for series in influx.stream(f"SELECT min(run) FROM lowered WHERE {where} AND "
+                                f"time >= {mark.seen}; "
+                                + _rows_query(f"{where} AND time >= {mark.run}")):
+        if series.name == "lowered":
+            lowest = series.values[0][1] if series.values else None
+        else:
+            rows_above.append(series)
+    rows = _rows(influx, camp, rows_above)
+    since = mark.run
+    if lowest is not None and lowest < mark.run:
+        since = group_start(influx, camp.name, lowest, group_by)
+        below = _rows(influx, camp, influx.stream(
+            _rows_query(f"{where} AND time >= {since} AND time < {mark.run}")))
+        for task, task_rows in rows.items():
+            below.setdefault(task, []).extend(task_rows)
+        rows = below
+    return CampaignState(camp, rows, since, mark, seen, group_by)
+
+
+def reread(influx: Influx, state: CampaignState) -> CampaignState:
+    """The campaign read again as :func:`read_state` does (after the cycle injected runs)."""
+    return read_state(influx, state.campaign, state.group_by)
+
+
+def _rows_query(where: str) -> str:
+    return f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE {where} GROUP BY task"
+
+
+def _rows(influx: Influx, camp: Campaign, pieces) -> dict[str, list[Row]]:
+    """Rows by task from the pieces of a rows query, each turned into rows as it comes,
+    so the raw JSON of a whole campaign is never held at once."""
     expected = ["time", *ROW_FIELDS]
     rows: dict[str, list[Row]] = {}
-    for series in influx.stream(f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE "
-                                f"campaign = {quote_str(camp.name)} GROUP BY task"):
+    for series in pieces:
         if series.columns != expected:
             raise InfluxError(f"unexpected columns {series.columns} in the run rows of "
                               f"campaign {camp.name!r}")
         rows.setdefault(series.tags["task"], []).extend(map(Row._make, series.values))
-    return CampaignState(camp, rows)
+    return rows
+
+
+def read_mark(influx: Influx, campaign: str) -> Mark | None:
+    """The campaign's stored low-water mark (one query), None if it has none."""
+    for series in influx.query(f"SELECT run, seen FROM mark WHERE "
+                               f"campaign = {quote_str(campaign)}"):
+        for _time, run, seen in series.values:
+            if run is not None and seen is not None:
+                return Mark(int(run), int(seen))
+    return None
+
+
+def _seen(influx: Influx, mark: Mark | None, settle: float | None = None) -> int | None:
+    """What the next mark's ``seen`` is: the server's clock before the rows were read,
+    less ``settle`` seconds (default :data:`SETTLE_SECONDS`; the old ``seen`` when the
+    server gave no clock)."""
+    if influx.server_time is None:
+        return mark.seen if mark else None
+    return int((influx.server_time - (SETTLE_SECONDS if settle is None else settle)) * 1e9)
+
+
+def group_start(influx: Influx, campaign: str, run: int, group_by: frozenset) -> int:
+    """The first run of the fill/era group (``group_by``) of ``run``: one query.
+
+    Walks the campaign's runs down from ``run`` while they share its fill (or
+    era) and stops reading there: fills and eras are ranges of run numbers.
+    """
+    if not group_by or run <= 0:
+        return max(run, 0)
+    start, keys = run, None
+    for series in influx.stream(f"SELECT fill, era FROM runinfo WHERE campaign = "
+                                f"{quote_str(campaign)} AND time <= {run} "
+                                "ORDER BY time DESC"):
+        for time, fill, era in series.values:
+            if keys is None:
+                keys = {"fill": fill, "era": era}
+            elif not any(keys[kind] == value for kind, value in
+                         (("fill", fill), ("era", era)) if kind in group_by):
+                return start
+            start = time
+    return start
+
+
+def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
+    """The first run of the group of the lowest (run, task) that can still change.
+
+    Settled, and so below the mark: ``done``, ``failed`` out of retries, and the
+    rows of a task that is inactive or has no definition (a run type or workflow
+    change lowers the mark to 0). The mark never passes the group of the newest
+    run, which new runs may join. Without rows: where the read started.
+    """
+    active = state.campaign.active_tasks
+    mark = None
+    kinds = set()
+    for task, rows in state.rows.items():
+        wf = workflows.get(task)
+        if task not in active or wf is None:
+            continue
+        if wf.group_by != "run":
+            kinds.add(wf.group_by)
+        for row in rows:   # sorted by run: the first one that can change is the lowest
+            if row.status == Status.DONE or (row.status == Status.FAILED
+                                             and (row.attempt or 0) > wf.max_retries):
+                continue
+            first = _group_first(state, row, {wf.group_by} - {"run"})
+            mark = first if mark is None else min(mark, first)
+            break
+    newest = state.newest
+    if newest is None:
+        return state.since if mark is None else mark
+    last = _group_first(state, newest, kinds)
+    return last if mark is None else min(mark, last)
+
+
+def _group_first(state: CampaignState, row: Row, kinds: Iterable[str]) -> int:
+    """The lowest run read that shares ``row``'s fill or era (``kinds``); its own run alone."""
+    first = row.run
+    for kind in kinds:
+        key = getattr(row, kind)
+        get = attrgetter(kind)
+        for rows in state.rows.values():
+            at = index = bisect_left(rows, row.run, key=attrgetter("run"))
+            while index > 0 and get(rows[index - 1]) == key:
+                index -= 1
+            if index < at:
+                first = min(first, rows[index].run)
+    return first
+
+
+def write_mark(influx: Influx, state: CampaignState, workflows: dict[str, Workflow]) -> int:
+    """Store the campaign's next mark (one write); returns it. The state must hold every
+    row from its ``since`` on, as read and changed by this cycle."""
+    run = low_water_mark(state, workflows)
+    influx.write([mark_point(state.campaign.name, run, state.seen if state.seen is not None
+                             else 0)])
+    return run
 
 
 def definitions(camp: Campaign, catalogue: Callable[[], dict[str, Workflow]],
@@ -100,3 +268,19 @@ def definitions(camp: Campaign, catalogue: Callable[[], dict[str, Workflow]],
             warnings.append(f"task {task!r} has no recorded workflow definition: "
                             "using the catalogue's")
     return workflows
+
+
+def rebuild_mark(influx: Influx, camp: Campaign, workflows: dict[str, Workflow],
+                 settle: float | None = None) -> int:
+    """Read every row of the campaign and store its mark (``index --rebuild``); returns it.
+
+    What migrates a campaign made before marks existed, or repairs a lost one.
+    ``settle``: seconds of writes before now read again by the next cycle (tests and
+    the benchmark, whose writes are over, pass 0).
+    """
+    mark = read_mark(influx, camp.name)   # first: the server's clock before the rows
+    rows = _rows(influx, camp, influx.stream(_rows_query(f"campaign = {quote_str(camp.name)}")))
+    kinds = {wf.group_by for task, wf in workflows.items() if task in camp.active_tasks}
+    state = CampaignState(camp, rows, 0, mark, _seen(influx, mark, settle),
+                          frozenset(kinds) & set(GROUP_KINDS))
+    return write_mark(influx, state, workflows)

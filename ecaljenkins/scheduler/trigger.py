@@ -25,11 +25,13 @@ def trigger(influx: Influx, executor, campaign: str, builds: list[Build],
     """Start ``builds``: one write of intents, the triggers, one write of what followed."""
     requests = [_request(influx.db, campaign, build, workflows.get(build.task))
                 for build in builds]
+    # the rows of these builds were read this cycle: above the mark, which is set after
     influx.write([point for build, request in zip(builds, requests)
-                  for point in _intent(campaign, build, request.trigger_id, now)])
+                  for point in _intent(campaign, build, request.trigger_id, now)],
+                 lower_marks=False)
     after = _start(executor, campaign, builds, requests, report, now)
     if after:
-        influx.write(after)
+        influx.write(after, lower_marks=False)
 
 
 def _request(db: str, campaign: str, build: Build, wf: Workflow | None) -> BuildRequest:
