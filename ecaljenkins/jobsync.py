@@ -139,18 +139,21 @@ def sync(ctrl: RunCtrl, previously_active: set[str], output: str | None = None,
 def render_all(influx, campaign: str | None = None, output: str | None = None,
                update: bool = False, jenkins_ini: str | None = None,
                scheduler_dbs: list[str] | None = None,
-               settings: Settings | None = None, force: bool = False) -> list[SyncResult]:
+               settings: Settings | None = None, force: bool = False,
+               notify: str = "") -> list[SyncResult]:
     """``ecalrunctrl.py jobs``: render/validate every campaign (or one), optionally push.
 
     With ``scheduler_dbs`` the scheduler job (the freestyle twin of the
     Jenkinsfile, for servers managed with JJB only) is rendered too, as a result
-    named ``scheduler``.
+    named ``scheduler``, mailing ``notify`` (comma-separated) when a cycle fails
+    or needs attention.
     """
     settings = current(settings)
     camps = [RunCtrl(influx, campaign).info()] if campaign else list_campaigns(influx)
     results = [render(influx.db, camp, output, settings=settings) for camp in camps]
     if scheduler_dbs:
-        path = jobs.render_scheduler(scheduler_dbs, jobs_dir(output, settings), settings=settings)
+        path = jobs.render_scheduler(scheduler_dbs, jobs_dir(output, settings), notify=notify,
+                                     settings=settings)
         results.append(SyncResult("scheduler", path, sorted(jobs.validate(path))))
     if update:
         for result in results:

@@ -84,11 +84,13 @@ def test_jenkins_error_is_one_line_and_changes_nothing(setup, jenkins, capsys, e
 
 def test_jobs_renders_the_scheduler_job(setup, env, capsys):
     db = setup
-    code, out, _ = cli("--db", db, "jobs", "--scheduler", f"{db},other_db", capsys=capsys)
+    code, out, _ = cli("--db", db, "jobs", "--scheduler", f"{db},other_db",
+                       "--notify", "ecal-ops@cern.ch", capsys=capsys)
     assert code == 0, out
     assert "scheduler: " in out and "1 job(s) validated" in out
     text = open(f"{env['ECAL_JOBS_DIR']}/scheduler.yaml").read()
     assert f"for db in {db} other_db" in text and "H/10 * * * *" in text
+    assert 'recipients: "ecal-ops@cern.ch"' in text
 
 
 @pytest.mark.parametrize("variable,value,words", [

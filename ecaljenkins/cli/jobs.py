@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--scheduler", nargs="?", const="", metavar="DB1,DB2",
                    help="also render the scheduler job (cron, every 10 minutes) for these "
                         "databases (default: --db); the Jenkinsfile does the same as a pipeline")
+    p.add_argument("--notify", default="", metavar="EMAIL,EMAIL",
+                   help="with --scheduler: mail these recipients when a cycle fails or "
+                        "needs attention (the Jenkinsfile's NOTIFY)")
     p.add_argument("--jenkins-ini", metavar="PATH",
                    help="a jenkins_jobs.ini with the Jenkins server (see jenkins_jobs.ini.example)")
 
@@ -30,7 +33,7 @@ def jobs_(args) -> None:
     client = influx(args)
     scheduler = None if args.scheduler is None else split_list([args.scheduler or client.db])
     results = render_all(client, args.campaign, args.output, args.update, args.jenkins_ini,
-                         scheduler, args.settings, args.force)
+                         scheduler, args.settings, args.force, args.notify)
     for result in results:
         if result.path is None:
             print(f"{result.campaign}: no job (no task with a workflow definition)")
