@@ -10,7 +10,9 @@ influxd and measures, side by side with the pattern each one replaces:
   decoded with ``json``, nothing else, and (b) the per-run pattern of the
   existing CMS scripts: one query per run (timed on a sample, extrapolated);
 
-then triggering: builds per second through the real Jenkins executor against a
+then the history of a long-lived campaign: a dry-run cycle of 50,000 runs of which
+the 1,000 newest can still change, beside a campaign of those 1,000 runs alone
+(the low-water mark, docs/schema.md); then triggering: builds per second through the real Jenkins executor against a
 local Jenkins answering with a fixed latency, with and without max_in_flight
 caps; then encoding 200,000 points to line protocol, ``schema.Point`` against
 influxdb-client's public ``Point.to_line_protocol()``; then the start-up of the
@@ -42,6 +44,7 @@ from ecaljenkins.influx import Influx, gc_paused
 from ecaljenkins.localinflux import LocalInfluxd
 from ecaljenkins.names import quote_str
 from ecaljenkins.scheduler import Scheduler
+from ecaljenkins.scheduler.state import definitions, rebuild_mark
 from ecaljenkins.schema import ROW_FIELDS, new_run_point, runinfo_point
 
 from latency_jenkins import LatencyJenkins
@@ -277,6 +280,96 @@ def per_run_cycle(client: Influx, numbers: list[int], sample: int) -> float:
     return (time.perf_counter() - started) / len(chosen) * len(numbers)
 
 
+#: runs of the long-lived campaign of the history benchmark, and how many can still change
+HISTORY_RUNS = 50_000
+HISTORY_ACTIVE = 1_000
+
+
+@dataclass
+class HistoryResult:
+    runs: int
+    active: int
+    cycle_s: float
+    small_cycle_s: float
+    queries: int
+    small_queries: int
+    rows_read: int
+    peak_mb: float
+
+    @property
+    def history_over_small(self) -> float:
+        return self.cycle_s / self.small_cycle_s
+
+
+def measure_history(server: LocalInfluxd, n_tasks: int, args, log) -> HistoryResult:
+    """A dry-run cycle of a campaign of HISTORY_RUNS runs whose oldest are all done,
+    beside one of its HISTORY_ACTIVE newest runs alone, in the same state.
+
+    Both have their low-water mark as the cycle before would have stored it,
+    long after the writes of the set-up.
+    """
+    flows = workflows(n_tasks)
+    year = runs(HISTORY_RUNS)
+    client = _client(server, "bench_history")
+    log(f"[history] inject {HISTORY_RUNS} runs, and their {HISTORY_ACTIVE} newest "
+        "in a campaign of their own")
+    _campaign(client, "history", flows).inject(year)
+    _campaign(client, "recent", flows).inject(year[-HISTORY_ACTIVE:])
+    old = [run.number for run in year[:-HISTORY_ACTIVE]]
+    log(f"[history] {len(old)} runs done, the {HISTORY_ACTIVE} newest in flight or new")
+    client.write([f'run,campaign=history,task={wf.task} status="done",attempt=1i {run}'
+                  for run in old for wf in flows])
+    newest = [run.number for run in year[-HISTORY_ACTIVE:]]
+    now = time.time()
+    for name in ("history", "recent"):
+        lines, _ = progress_lines(name, newest, flows, now)
+        client.write([line for line in lines if 'status="done"' not in line])
+    del year, old
+    settle(server, log)
+    time.sleep(1.1)   # the server's clock (whole seconds) past the set-up's writes
+    for name in ("history", "recent"):
+        camp = RunCtrl(client, name).info()
+        rebuild_mark(client, camp, definitions(camp, dict, []), settle=0)
+    scheduler = Scheduler(client, dry_run=True)
+    queries = {}
+    for name in ("history", "recent"):
+        before = client.stats["queries"]
+        report = scheduler.cycle(name).campaigns[0]
+        if report.errors or report.plan is None:
+            raise SystemExit(f"bench: the history cycle failed: {report.errors}")
+        queries[name] = client.stats["queries"] - before
+        if name == "history":
+            rows_read = sum(sum(tp.counts.values()) for tp in report.plan.tasks.values())
+    log("[history] dry-run cycles of both")
+    cycle_s, small_s = _best(args.repeat, lambda: scheduler.cycle("history"),
+                             lambda: scheduler.cycle("recent"))
+    tracemalloc.start()
+    scheduler.cycle("history")
+    peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    server.query('DROP DATABASE "bench_history"')
+    return HistoryResult(HISTORY_RUNS, HISTORY_ACTIVE, cycle_s, small_s, queries["history"],
+                         queries["recent"], rows_read, peak_mb)
+
+
+def history_table(r: HistoryResult) -> str:
+    return _table([
+        ["history", "runs", "rows read", "cycle s", "queries", "note"],
+        [f"{r.runs} runs, {r.runs - r.active} done", f"{r.runs:,}", f"{r.rows_read:,}",
+         f"{r.cycle_s:.3f}", str(r.queries), f"peak {r.peak_mb:.1f} MB; rows from the "
+         "low-water mark on"],
+        [f"its {r.active} newest alone", f"{r.active:,}", "", f"{r.small_cycle_s:.3f}",
+         str(r.small_queries), f"history_over_small {r.history_over_small:.2f}"],
+    ])
+
+
+def history_line(r: HistoryResult) -> str:
+    return (f"bench-history: runs={r.runs} active={r.active} cycle_s={r.cycle_s:.3f} "
+            f"small_cycle_s={r.small_cycle_s:.3f} "
+            f"history_over_small={r.history_over_small:.2f} queries={r.queries} "
+            f"peak_mb={r.peak_mb:.0f}")
+
+
 @dataclass
 class TriggerResult:
     label: str
@@ -494,6 +587,7 @@ def main(argv=None) -> int:
 
     with LocalInfluxd() as server:
         sizes = [measure_size(server, n, args.tasks, args, log) for n in args.sizes]
+        history = measure_history(server, args.tasks, args, log)
         triggering = measure_triggering(server, args.tasks, args.latency, log)
     encoding = measure_encoding(args.repeat, log)
     startup = measure_startup(log)
@@ -505,8 +599,11 @@ def main(argv=None) -> int:
     print()
     print(startup_table(startup))
     print()
+    print(history_table(history))
+    print()
     print(final_line(next((r for r in sizes if r.runs == 10_000), sizes[-1]), encoding,
                      startup))
+    print(history_line(history))
     return 0
 
 

@@ -227,10 +227,12 @@ def task_job_point(campaign: str, task: str, jid: str, runs: Iterable[int],
                   "status": JobStatus(status).value, **fields}, when_ns)
 
 
-def mark_point(campaign: str, run: int, seen: int) -> Point:
+def mark_point(campaign: str, run: int, seen: int, group: int) -> Point:
     """A campaign's low-water mark, set by the scheduler: every (run, task) below ``run``
-    is settled, as of the server time ``seen`` (ns); one point at time 0, overwritten."""
-    return Point("mark", (("campaign", campaign),), {"run": int(run), "seen": int(seen)}, 0)
+    is settled, as of the server time ``seen`` (ns); ``group`` is the first run of
+    ``run``'s fill/era group. One point at time 0, overwritten."""
+    return Point("mark", (("campaign", campaign),),
+                 {"run": int(run), "seen": int(seen), "group_run": int(group)}, 0)
 
 
 def lowered_point(campaign: str, run: int) -> Point:

@@ -51,7 +51,8 @@ def twelve(client):
 
 
 def test_a_cycle_reads_from_the_mark(client, twelve):
-    assert settle_mark(client, "c1") == R + 6          # fill 8002 (R+6..R+8) is pending
+    assert settle_mark(client, "c1") == R + 6          # calib of R+6 is the lowest new row
+    assert read_mark(client, "c1").group == R + 6      # the first run of fill 8002
     report, queries = dry(client, "c1")
     assert report.since == R + 6 and not report.warnings
     assert queries == 3                                # configuration, mark, rows
@@ -63,10 +64,12 @@ def test_a_cycle_reads_from_the_mark(client, twelve):
         {"rest of its group not ready", "dependency not done"}
 
 
-def test_the_mark_stops_at_the_first_run_of_a_pending_group(client, twelve):
-    # calib of R+5 (fill 8001: R+3..R+5) fails with retries left: its group is read whole
+def test_the_mark_keeps_a_pending_row_and_where_its_group_starts(client, twelve):
+    # calib of R+5 (fill 8001: R+3..R+5) fails with retries left: the mark stays at it
     twelve.set_status("calib", [R + 5], "failed", attempt=1)
-    assert settle_mark(client, "c1") == R + 3
+    assert settle_mark(client, "c1") == R + 5
+    assert read_mark(client, "c1").group == R + 3      # its group's runs: from R+3
+    assert read_state(client, twelve.info()).groups_since == R + 3
     # out of retries (max_retries 2), it is settled: the mark passes it
     twelve.set_status("calib", [R + 5], "failed", attempt=3)
     assert settle_mark(client, "c1") == R + 6
@@ -94,8 +97,9 @@ def test_reprocess_inside_a_group_reads_the_whole_group(client, twelve):
     settle_mark(client, "c1")
     reprocess(RunCtrl(client, "c1"), "calib", runs=[R + 4])   # fill 8001 = R+3..R+5
     report, queries = dry(client, "c1")
-    assert report.since == R + 3                       # the group's first run, not R+4
-    assert queries == 5                                # + the group's start, its rows
+    assert report.since == R + 4
+    assert report.groups_since == R + 3                # the group's first run, for its runs
+    assert queries == 5                                # + the rows from R+4, its group's start
     assert planned(report, "calib")[0] == (R + 4,)
 
 
@@ -104,7 +108,7 @@ def test_an_old_run_injected_late_is_planned(client):
     late = runs.pop(2)                                 # R+2 closes after the others
     ctrl = make_campaign(client, "c1", [RECO], runs)
     ctrl.set_status("reco", [run.number for run in runs[:8]], "done")
-    assert settle_mark(client, "c1") == R + 9
+    assert settle_mark(client, "c1") == R + 9          # runs[8]
     assert ctrl.inject([late]).injected == [R + 2]
     report, _ = dry(client, "c1")
     assert planned(report, "reco")[0] == (R + 2,)

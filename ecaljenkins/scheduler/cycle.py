@@ -103,7 +103,7 @@ class Scheduler:
         relaunches = [] if self.dry_run else reconcile(self.influx, self.executor, state,
                                                         report, now, self.grace)
         report.plan = plan(state, workflows, now, budget)
-        report.since = state.since
+        report.since, report.groups_since = state.since, state.groups_since
         if self.dry_run:
             return budget
         builds = relaunches + report.plan.builds

@@ -35,6 +35,8 @@ class CampaignReport:
     fetched: int = 0
     #: the first run read: the rows below are settled (docs/schema.md, the low-water mark)
     since: int = 0
+    #: the first run of the fill/era group of ``since``
+    groups_since: int = 0
     #: the low-water mark this cycle stored (None: none stored)
     mark: int | None = None
     warnings: list[str] = field(default_factory=list)

@@ -8,9 +8,7 @@ from what was read; :func:`write_mark` stores it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
 from ..campaign import Campaign
@@ -43,10 +41,12 @@ class Row(NamedTuple):
 
 
 class Mark(NamedTuple):
-    """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns)."""
+    """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns);
+    ``group`` the first run of ``run``'s fill/era group."""
 
     run: int
     seen: int
+    group: int
 
 
 @dataclass
@@ -55,13 +55,17 @@ class CampaignState:
 
     campaign: Campaign
     rows: dict[str, list[Row]]
-    #: the first run read: every (run, task) below it is settled (0: every row was read)
+    #: the first run whose rows were read: every (run, task) below it is settled
+    #: (0: every row was read)
     since: int = 0
+    #: the first run of the fill/era group of ``since``: what reads a group's runs
+    #: (``runinfo``) reads from, so that a group straddling ``since`` is whole
+    groups_since: int = 0
     #: the mark stored before this read (None: the campaign has none, every row was read)
     mark: Mark | None = None
     #: the ``seen`` of the next mark (ns of the server's clock), None if unknown
     seen: int | None = None
-    #: how the campaign's active tasks group runs (``fill``, ``era``): groups are read whole
+    #: how the campaign's active tasks group runs (``fill``, ``era``)
     group_by: frozenset = field(default_factory=lambda: frozenset(GROUP_KINDS))
 
     @property
@@ -94,13 +98,13 @@ class Flight(NamedTuple):
 
 def read_state(influx: Influx, camp: Campaign,
                group_by: Iterable[str] = GROUP_KINDS) -> CampaignState:
-    """The (run, task) rows that can still change, and the groups they need, by run.
+    """The (run, task) rows that can still change, by task, sorted by run.
 
-    Two requests: the mark, then (one request) the runs brought back since it was
-    set and the rows from it on. When a write brought back a run below the mark,
-    two more: the start of that run's fill/era group (``group_by``, the groupings
-    of the active tasks), and the rows from there to the mark. A campaign without
-    a mark has every row read (``state.mark`` None).
+    Two requests: the mark, then (one request) the lowest run written back since it
+    was set and the rows from the mark on. When a write brought back a run below
+    the mark, one more: the rows from that run to the mark, and where its fill/era
+    group (``group_by``, the groupings of the active tasks) starts. A campaign
+    without a mark has every row read (``state.mark`` None).
     """
     group_by = frozenset(group_by) & set(GROUP_KINDS)
     mark = read_mark(influx, camp.name)
@@ -108,26 +112,30 @@ def read_state(influx: Influx, camp: Campaign,
     where = f"campaign = {quote_str(camp.name)}"
     if mark is None:
         return CampaignState(camp, _rows(influx, camp, influx.stream(_rows_query(where))),
-                             0, None, seen, group_by)
-    lowest = None
-    rows_above = []
-    for series in influx.stream(f"SELECT min(run) FROM lowered WHERE {where} AND "
-                                f"time >= {mark.seen}; "
-                                + _rows_query(f"{where} AND time >= {mark.run}")):
-        if series.name == "lowered":
-            lowest = series.values[0][1] if series.values else None
-        else:
-            rows_above.append(series)
-    rows = _rows(influx, camp, rows_above)
-    since = mark.run
-    if lowest is not None and lowest < mark.run:
-        since = group_start(influx, camp.name, lowest, group_by)
-        below = _rows(influx, camp, influx.stream(
-            _rows_query(f"{where} AND time >= {since} AND time < {mark.run}")))
-        for task, task_rows in rows.items():
-            below.setdefault(task, []).extend(task_rows)
-        rows = below
-    return CampaignState(camp, rows, since, mark, seen, group_by)
+                             0, 0, None, seen, group_by)
+    lowered: list[int] = []
+
+    def pieces():   # the lowest run written back comes first, then the rows, as they come
+        for series in influx.stream(f"SELECT min(run) FROM lowered WHERE {where} AND "
+                                    f"time >= {mark.seen}; "
+                                    + _rows_query(f"{where} AND time >= {mark.run}")):
+            if series.name == "lowered":
+                lowered.extend(row[1] for row in series.values)
+            else:
+                yield series
+
+    rows = _rows(influx, camp, pieces())
+    lowest = min(lowered, default=None)
+    if lowest is None or lowest >= mark.run:
+        return CampaignState(camp, rows, mark.run, mark.group, mark, seen, group_by)
+    lowest = max(lowest, 0)
+    below = _rows(influx, camp, influx.stream(
+        _rows_query(f"{where} AND time >= {lowest} AND time < {mark.run}")))
+    for task, task_rows in rows.items():
+        below.setdefault(task, []).extend(task_rows)
+    return CampaignState(camp, below, lowest,
+                         min(group_start(influx, camp.name, lowest, group_by), mark.group),
+                         mark, seen, group_by)
 
 
 def reread(influx: Influx, state: CampaignState) -> CampaignState:
@@ -154,11 +162,11 @@ def _rows(influx: Influx, camp: Campaign, pieces) -> dict[str, list[Row]]:
 
 def read_mark(influx: Influx, campaign: str) -> Mark | None:
     """The campaign's stored low-water mark (one query), None if it has none."""
-    for series in influx.query(f"SELECT run, seen FROM mark WHERE "
+    for series in influx.query(f"SELECT run, seen, group_run FROM mark WHERE "
                                f"campaign = {quote_str(campaign)}"):
-        for _time, run, seen in series.values:
+        for _time, run, seen, group in series.values:
             if run is not None and seen is not None:
-                return Mark(int(run), int(seen))
+                return Mark(int(run), int(seen), int(run if group is None else group))
     return None
 
 
@@ -171,12 +179,13 @@ def _seen(influx: Influx, mark: Mark | None, settle: float | None = None) -> int
     return int((influx.server_time - (SETTLE_SECONDS if settle is None else settle)) * 1e9)
 
 
-def group_start(influx: Influx, campaign: str, run: int, group_by: frozenset) -> int:
+def group_start(influx: Influx, campaign: str, run: int, group_by: Iterable[str]) -> int:
     """The first run of the fill/era group (``group_by``) of ``run``: one query.
 
     Walks the campaign's runs down from ``run`` while they share its fill (or
     era) and stops reading there: fills and eras are ranges of run numbers.
     """
+    group_by = set(group_by) & set(GROUP_KINDS)
     if not group_by or run <= 0:
         return max(run, 0)
     start, keys = run, None
@@ -184,67 +193,53 @@ def group_start(influx: Influx, campaign: str, run: int, group_by: frozenset) ->
                                 f"{quote_str(campaign)} AND time <= {run} "
                                 "ORDER BY time DESC"):
         for time, fill, era in series.values:
+            values = {"fill": fill, "era": era}
             if keys is None:
-                keys = {"fill": fill, "era": era}
-            elif not any(keys[kind] == value for kind, value in
-                         (("fill", fill), ("era", era)) if kind in group_by):
+                keys = values
+            elif not any(keys[kind] == values[kind] for kind in group_by):
                 return start
             start = time
     return start
 
 
 def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
-    """The first run of the group of the lowest (run, task) that can still change.
+    """The lowest run with a (run, task) that can still change, never above the newest run.
 
     Settled, and so below the mark: ``done``, ``failed`` out of retries, and the
     rows of a task that is inactive or has no definition (a run type or workflow
-    change lowers the mark to 0). The mark never passes the group of the newest
-    run, which new runs may join. Without rows: where the read started.
+    change lowers the mark to 0). The newest run is always read: a prompt campaign
+    fetches after it, new runs may join its group. Without rows: where the read started.
     """
     active = state.campaign.active_tasks
     mark = None
-    kinds = set()
     for task, rows in state.rows.items():
         wf = workflows.get(task)
         if task not in active or wf is None:
             continue
-        if wf.group_by != "run":
-            kinds.add(wf.group_by)
         for row in rows:   # sorted by run: the first one that can change is the lowest
             if row.status == Status.DONE or (row.status == Status.FAILED
                                              and (row.attempt or 0) > wf.max_retries):
                 continue
-            first = _group_first(state, row, {wf.group_by} - {"run"})
-            mark = first if mark is None else min(mark, first)
+            mark = row.run if mark is None else min(mark, row.run)
             break
     newest = state.newest
     if newest is None:
         return state.since if mark is None else mark
-    last = _group_first(state, newest, kinds)
-    return last if mark is None else min(mark, last)
-
-
-def _group_first(state: CampaignState, row: Row, kinds: Iterable[str]) -> int:
-    """The lowest run read that shares ``row``'s fill or era (``kinds``); its own run alone."""
-    first = row.run
-    for kind in kinds:
-        key = getattr(row, kind)
-        get = attrgetter(kind)
-        for rows in state.rows.values():
-            at = index = bisect_left(rows, row.run, key=attrgetter("run"))
-            while index > 0 and get(rows[index - 1]) == key:
-                index -= 1
-            if index < at:
-                first = min(first, rows[index].run)
-    return first
+    return newest.run if mark is None else min(mark, newest.run)
 
 
 def write_mark(influx: Influx, state: CampaignState, workflows: dict[str, Workflow]) -> int:
-    """Store the campaign's next mark (one write); returns it. The state must hold every
-    row from its ``since`` on, as read and changed by this cycle."""
+    """Store the campaign's next mark: two requests (where its group starts, the write).
+
+    The state must hold every row from its ``since`` on, as read and changed by
+    this cycle. Returns the mark.
+    """
     run = low_water_mark(state, workflows)
+    active = state.campaign.active_tasks
+    kinds = {wf.group_by for task, wf in workflows.items() if task in active}
+    group = group_start(influx, state.campaign.name, run, kinds)
     influx.write([mark_point(state.campaign.name, run, state.seen if state.seen is not None
-                             else 0)])
+                             else 0, group)])
     return run
 
 
@@ -281,6 +276,6 @@ def rebuild_mark(influx: Influx, camp: Campaign, workflows: dict[str, Workflow],
     mark = read_mark(influx, camp.name)   # first: the server's clock before the rows
     rows = _rows(influx, camp, influx.stream(_rows_query(f"campaign = {quote_str(camp.name)}")))
     kinds = {wf.group_by for task, wf in workflows.items() if task in camp.active_tasks}
-    state = CampaignState(camp, rows, 0, mark, _seen(influx, mark, settle),
+    state = CampaignState(camp, rows, 0, 0, mark, _seen(influx, mark, settle),
                           frozenset(kinds) & set(GROUP_KINDS))
     return write_mark(influx, state, workflows)
