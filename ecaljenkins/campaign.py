@@ -197,7 +197,7 @@ class RunCtrl:
             campaign_point(self.campaign, kind, description, _user(self.influx), now),
             self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now),
             # a new campaign has its low-water mark from the start: the scheduler keeps it
-            mark_point(self.campaign, 0, 0, 0)])
+            mark_point(self.campaign, 0, 0, 0, 0)])
         return self.info()
 
     def _rtype_point(self, rtype: str, filters: list[str], tasks, event: str, now: int,

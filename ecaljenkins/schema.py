@@ -227,12 +227,13 @@ def task_job_point(campaign: str, task: str, jid: str, runs: Iterable[int],
                   "status": JobStatus(status).value, **fields}, when_ns)
 
 
-def mark_point(campaign: str, run: int, seen: int, group: int) -> Point:
+def mark_point(campaign: str, run: int, seen: int, fill_run: int, era_run: int) -> Point:
     """A campaign's low-water mark, set by the scheduler: every (run, task) below ``run``
-    is settled, as of the server time ``seen`` (ns); ``group`` is the first run of
-    ``run``'s fill/era group. One point at time 0, overwritten."""
+    is settled, as of the server time ``seen`` (ns); ``fill_run`` and ``era_run`` are
+    where ``run``'s fill and era start. One point at time 0, overwritten."""
     return Point("mark", (("campaign", campaign),),
-                 {"run": int(run), "seen": int(seen), "group_run": int(group)}, 0)
+                 {"run": int(run), "seen": int(seen), "fill_run": int(fill_run),
+                  "era_run": int(era_run)}, 0)
 
 
 def lowered_point(campaign: str, run: int) -> Point:

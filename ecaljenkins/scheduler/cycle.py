@@ -16,7 +16,7 @@ from .lease import LEASE_SECONDS, LEASE_SETTLE, Lease, holder_id
 from .plan import plan
 from .reconcile import GRACE_SECONDS, reconcile, settle_local
 from .report import CampaignReport, CycleReport
-from .state import definitions, read_state, write_mark
+from .state import definitions, grouping, read_state, write_mark
 from .trigger import trigger
 
 #: builds triggered per cycle at most (all campaigns of the database together)
@@ -91,8 +91,7 @@ class Scheduler:
                   budget: int | None) -> int | None:
         """Read, fetch, reconcile, plan, trigger one campaign; the budget left."""
         workflows = definitions(camp, lambda: self._load_catalogue(report), report.warnings)
-        state = read_state(self.influx, camp, {wf.group_by for task, wf in workflows.items()
-                                               if task in camp.active_tasks})
+        state = read_state(self.influx, camp, grouping(camp, workflows))
         if state.mark is None:
             report.warnings.append(
                 f"campaign {camp.name!r} has no low-water mark: every run was read; "

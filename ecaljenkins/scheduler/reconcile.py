@@ -127,7 +127,7 @@ def settle_local(influx: Influx, camp: Campaign, outcomes: dict, report: Campaig
         if outcome.stderr:
             report.warnings.append(f"local build {trigger[:8]}: {outcome.stderr}")
     changes = []
-    state = read_state(influx, camp)
+    state = read_state(influx, camp, {})   # the builds in flight: no group needed
     for flight in state.flights():
         outcome = outcomes.get(flight.rows[0].trigger)
         if outcome is None:

@@ -42,31 +42,36 @@ class Row(NamedTuple):
 
 class Mark(NamedTuple):
     """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns);
-    ``group`` the first run of ``run``'s fill/era group."""
+    ``starts`` the first run of ``run``'s fill and era groups."""
 
     run: int
     seen: int
-    group: int
+    starts: dict
 
 
 @dataclass
 class CampaignState:
-    """A campaign and its (run, task) rows from run ``since`` on, by task."""
+    """A campaign and its (run, task) rows from run ``since`` on, by task (the rows of a
+    fill/era-grouped task from where the group of ``since`` starts)."""
 
     campaign: Campaign
     rows: dict[str, list[Row]]
-    #: the first run whose rows were read: every (run, task) below it is settled
-    #: (0: every row was read)
+    #: the first run read: every (run, task) below it is settled (0: every row was read)
     since: int = 0
-    #: the first run of the fill/era group of ``since``: what reads a group's runs
-    #: (``runinfo``) reads from, so that a group straddling ``since`` is whole
-    groups_since: int = 0
+    #: where the fill and the era of ``since`` start: the rows of a task grouped by one
+    #: are read from there, so its groups are whole
+    starts: dict = field(default_factory=dict)
     #: the mark stored before this read (None: the campaign has none, every row was read)
     mark: Mark | None = None
     #: the ``seen`` of the next mark (ns of the server's clock), None if unknown
     seen: int | None = None
-    #: how the campaign's active tasks group runs (``fill``, ``era``)
-    group_by: frozenset = field(default_factory=lambda: frozenset(GROUP_KINDS))
+    #: task -> ``fill`` or ``era``: the active tasks that group runs
+    grouped: dict = field(default_factory=dict)
+
+    @property
+    def groups_since(self) -> int:
+        """Where whatever reads a group's runs (``runinfo``) must start."""
+        return min(self.starts.values(), default=self.since)
 
     @property
     def newest(self) -> Row | None:
@@ -97,28 +102,31 @@ class Flight(NamedTuple):
 
 
 def read_state(influx: Influx, camp: Campaign,
-               group_by: Iterable[str] = GROUP_KINDS) -> CampaignState:
+               grouped: dict[str, str] | None = None) -> CampaignState:
     """The (run, task) rows that can still change, by task, sorted by run.
 
-    Two requests: the mark, then (one request) the lowest run written back since it
-    was set and the rows from the mark on. When a write brought back a run below
-    the mark, one more: the rows from that run to the mark, and where its fill/era
-    group (``group_by``, the groupings of the active tasks) starts. A campaign
-    without a mark has every row read (``state.mark`` None).
+    ``grouped``: task -> ``fill``/``era``, the active tasks that group runs (the
+    rows of their groups are read whole); None: every task may. Two requests: the
+    mark, then the lowest run written back since it was set and the rows from the
+    mark on (and from where its fill/era starts, for grouped tasks). When a write
+    brought back a run below the mark, two more: where that run's fill and era
+    start, and the rows from there. A campaign without a mark has every row read
+    (``state.mark`` None).
     """
-    group_by = frozenset(group_by) & set(GROUP_KINDS)
+    grouped = _grouping(camp, grouped)
     mark = read_mark(influx, camp.name)
     seen = _seen(influx, mark)
     where = f"campaign = {quote_str(camp.name)}"
     if mark is None:
         return CampaignState(camp, _rows(influx, camp, influx.stream(_rows_query(where))),
-                             0, 0, None, seen, group_by)
+                             0, {}, None, seen, grouped)
     lowered: list[int] = []
 
     def pieces():   # the lowest run written back comes first, then the rows, as they come
-        for series in influx.stream(f"SELECT min(run) FROM lowered WHERE {where} AND "
-                                    f"time >= {mark.seen}; "
-                                    + _rows_query(f"{where} AND time >= {mark.run}")):
+        statements = [f"SELECT min(run) FROM lowered WHERE {where} AND time >= {mark.seen}",
+                      *_group_queries(where, grouped, mark.starts, mark.run),
+                      _rows_query(f"{where} AND time >= {mark.run}")]
+        for series in influx.stream("; ".join(statements)):
             if series.name == "lowered":
                 lowered.extend(row[1] for row in series.values)
             else:
@@ -127,20 +135,41 @@ def read_state(influx: Influx, camp: Campaign,
     rows = _rows(influx, camp, pieces())
     lowest = min(lowered, default=None)
     if lowest is None or lowest >= mark.run:
-        return CampaignState(camp, rows, mark.run, mark.group, mark, seen, group_by)
+        return CampaignState(camp, rows, mark.run, mark.starts, mark, seen, grouped)
     lowest = max(lowest, 0)
-    below = _rows(influx, camp, influx.stream(
-        _rows_query(f"{where} AND time >= {lowest} AND time < {mark.run}")))
-    for task, task_rows in rows.items():
-        below.setdefault(task, []).extend(task_rows)
-    return CampaignState(camp, below, lowest,
-                         min(group_start(influx, camp.name, lowest, group_by), mark.group),
-                         mark, seen, group_by)
+    starts = group_starts(influx, camp.name, lowest, set(grouped.values()))
+    below = _rows(influx, camp, influx.stream("; ".join([
+        *_group_queries(where, grouped, starts, lowest),
+        _rows_query(f"{where} AND time >= {lowest} AND time < {mark.run}")])))
+    for task, task_rows in rows.items():   # grouped rows read twice are kept once
+        merged = {row.run: row for row in below.get(task, ())}
+        merged.update((row.run, row) for row in task_rows)
+        below[task] = [merged[run] for run in sorted(merged)]
+    return CampaignState(camp, below, lowest, starts, mark, seen, grouped)
+
+
+def _grouping(camp: Campaign, grouped: dict[str, str] | None) -> dict[str, str]:
+    if grouped is None:   # unknown: read every task's rows as if grouped by era
+        return {task: "era" for task in camp.active_tasks}
+    return {task: kind for task, kind in grouped.items() if kind in GROUP_KINDS}
+
+
+def _group_queries(where: str, grouped: dict[str, str], starts: dict, since: int) -> list[str]:
+    """The rows of the grouped tasks from where their group of ``since`` starts to it."""
+    queries = []
+    for kind in GROUP_KINDS:
+        tasks = sorted(task for task, by in grouped.items() if by == kind)
+        start = starts.get(kind, since)
+        if tasks and start < since:
+            which = " OR ".join(f"task = {quote_str(task)}" for task in tasks)
+            queries.append(_rows_query(f"{where} AND ({which}) AND time >= {start} "
+                                       f"AND time < {since}"))
+    return queries
 
 
 def reread(influx: Influx, state: CampaignState) -> CampaignState:
     """The campaign read again as :func:`read_state` does (after the cycle injected runs)."""
-    return read_state(influx, state.campaign, state.group_by)
+    return read_state(influx, state.campaign, state.grouped)
 
 
 def _rows_query(where: str) -> str:
@@ -162,11 +191,12 @@ def _rows(influx: Influx, camp: Campaign, pieces) -> dict[str, list[Row]]:
 
 def read_mark(influx: Influx, campaign: str) -> Mark | None:
     """The campaign's stored low-water mark (one query), None if it has none."""
-    for series in influx.query(f"SELECT run, seen, group_run FROM mark WHERE "
+    for series in influx.query(f"SELECT run, seen, fill_run, era_run FROM mark WHERE "
                                f"campaign = {quote_str(campaign)}"):
-        for _time, run, seen, group in series.values:
+        for _time, run, seen, fill_run, era_run in series.values:
             if run is not None and seen is not None:
-                return Mark(int(run), int(seen), int(run if group is None else group))
+                return Mark(int(run), int(seen), {"fill": int(fill_run or run),
+                                                  "era": int(era_run or run)})
     return None
 
 
@@ -179,16 +209,17 @@ def _seen(influx: Influx, mark: Mark | None, settle: float | None = None) -> int
     return int((influx.server_time - (SETTLE_SECONDS if settle is None else settle)) * 1e9)
 
 
-def group_start(influx: Influx, campaign: str, run: int, group_by: Iterable[str]) -> int:
-    """The first run of the fill/era group (``group_by``) of ``run``: one query.
+def group_starts(influx: Influx, campaign: str, run: int, kinds: Iterable[str]) -> dict:
+    """Where the fill and the era (``kinds``) of ``run`` start: one query.
 
-    Walks the campaign's runs down from ``run`` while they share its fill (or
-    era) and stops reading there: fills and eras are ranges of run numbers.
+    Walks the campaign's runs down from ``run`` while they share its fill or era
+    and stops reading there: fills and eras are ranges of run numbers.
     """
-    group_by = set(group_by) & set(GROUP_KINDS)
-    if not group_by or run <= 0:
-        return max(run, 0)
-    start, keys = run, None
+    kinds = set(kinds) & set(GROUP_KINDS)
+    starts = {kind: max(run, 0) for kind in kinds}
+    if not kinds or run <= 0:
+        return starts
+    going, keys = set(kinds), None
     for series in influx.stream(f"SELECT fill, era FROM runinfo WHERE campaign = "
                                 f"{quote_str(campaign)} AND time <= {run} "
                                 "ORDER BY time DESC"):
@@ -196,10 +227,12 @@ def group_start(influx: Influx, campaign: str, run: int, group_by: Iterable[str]
             values = {"fill": fill, "era": era}
             if keys is None:
                 keys = values
-            elif not any(keys[kind] == values[kind] for kind in group_by):
-                return start
-            start = time
-    return start
+            going = {kind for kind in going if values[kind] == keys[kind]}
+            if not going:
+                return starts
+            for kind in going:
+                starts[kind] = time
+    return starts
 
 
 def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
@@ -229,17 +262,14 @@ def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
 
 
 def write_mark(influx: Influx, state: CampaignState, workflows: dict[str, Workflow]) -> int:
-    """Store the campaign's next mark: two requests (where its group starts, the write).
-
-    The state must hold every row from its ``since`` on, as read and changed by
-    this cycle. Returns the mark.
+    """Store the campaign's next mark: two requests (where its fill and era start, the
+    write). The state must hold every row from its ``since`` on, as read and changed
+    by this cycle. Returns the mark.
     """
     run = low_water_mark(state, workflows)
-    active = state.campaign.active_tasks
-    kinds = {wf.group_by for task, wf in workflows.items() if task in active}
-    group = group_start(influx, state.campaign.name, run, kinds)
+    starts = group_starts(influx, state.campaign.name, run, set(state.grouped.values()))
     influx.write([mark_point(state.campaign.name, run, state.seen if state.seen is not None
-                             else 0, group)])
+                             else 0, starts.get("fill", run), starts.get("era", run))])
     return run
 
 
@@ -275,7 +305,12 @@ def rebuild_mark(influx: Influx, camp: Campaign, workflows: dict[str, Workflow],
     """
     mark = read_mark(influx, camp.name)   # first: the server's clock before the rows
     rows = _rows(influx, camp, influx.stream(_rows_query(f"campaign = {quote_str(camp.name)}")))
-    kinds = {wf.group_by for task, wf in workflows.items() if task in camp.active_tasks}
-    state = CampaignState(camp, rows, 0, 0, mark, _seen(influx, mark, settle),
-                          frozenset(kinds) & set(GROUP_KINDS))
+    state = CampaignState(camp, rows, 0, {}, mark, _seen(influx, mark, settle),
+                          grouping(camp, workflows))
     return write_mark(influx, state, workflows)
+
+
+def grouping(camp: Campaign, workflows: dict[str, Workflow]) -> dict[str, str]:
+    """task -> ``fill``/``era`` for the active tasks that group runs."""
+    return {task: wf.group_by for task, wf in workflows.items()
+            if task in camp.active_tasks and wf.group_by in GROUP_KINDS}
