@@ -39,13 +39,18 @@ MAX_FIELD_VALUE = 4096
 
 def parse_fields(items: Iterable[str]) -> dict[str, str]:
     """``["output:/eos/x.root", "events:12"]`` -> dict, every key and value checked."""
-    fields = {}
+    return check_fields(parse_pairs(items, "field"))
+
+
+def parse_pairs(items: Iterable[str], what: str) -> dict[str, str]:
+    """``["key:value", ...]`` as typed on a command line -> dict (values may hold ':')."""
+    pairs = {}
     for item in items or ():
         key, sep, value = item.partition(":")
         if not sep:
-            raise InputError(f"invalid field {item[:40]!r}: expected key:value")
-        fields[key] = value
-    return check_fields(fields)
+            raise InputError(f"invalid {what} {item[:40]!r}: expected key:value")
+        pairs[key] = value
+    return pairs
 
 
 def check_fields(fields: Mapping[str, str]) -> dict[str, str]:

@@ -57,7 +57,7 @@ BAD_REPORTS = [
     (["--run", str(R), "--done", "--fields", "novalue"], "expected key:value"),
     (["--run", str(R), "--done", "--fields", "big:" + "x" * 4097], "longer than 4096 bytes"),
     (["--run", "abc", "--done"], "invalid run number 'abc'"),
-    (["--run", str(R)], "one of the arguments --running --done --failed is required"),
+    (["--run", str(R)], "one of the arguments --idle --running --done --failed is required"),
     (["--run", str(R), "--done", "--id", "x"], "invalid int value"),
 ]
 

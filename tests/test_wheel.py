@@ -25,6 +25,8 @@ from fixtures.leaks import run_recorded
 CHECKOUT = Path(__file__).resolve().parent.parent
 #: what a wheel is built from: the package and the files setup.cfg reads
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md")
+#: the packages the wheel ships
+PACKAGES = ("ecaljenkins", "ecalautoctrl")
 #: a warning class of setuptools or of the build backend (BuildBackendWarning,
 #: SetuptoolsDeprecationWarning, ...): pip shows them even when quiet
 BUILD_WARNING = re.compile(r"\b\w*Warning\b")
@@ -43,8 +45,9 @@ def build_wheel(source: Path, into: Path) -> tuple[Path, str]:
 def copy_sources(target: Path) -> Path:
     for name in SOURCES:
         shutil.copy(CHECKOUT / name, target / name)
-    shutil.copytree(CHECKOUT / "ecaljenkins", target / "ecaljenkins",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in PACKAGES:
+        shutil.copytree(CHECKOUT / package, target / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 
@@ -86,16 +89,20 @@ def run_in(venv, work: Path, command: str, *args, timeout=120):
 
 
 def test_the_wheel_carries_its_resources_and_is_what_runs(venv, outside):
+    """Both packages come from the wheel: ``ecaljenkins`` with its resources, and
+    ``ecalautoctrl``, which ECAL's scripts import, reading the catalogue shipped."""
     root, wheel = venv
     assert wheel.name.startswith(f"ecaljenkins-{ecaljenkins.__version__}-")
     proc = run_in(venv, outside, "python", "-c",
                   "import ecaljenkins.resources as r, ecaljenkins.jobs as j, "
-                  "ecaljenkins.workflows as w, ecaljenkins.registry as g\n"
+                  "ecaljenkins.workflows as w, ecaljenkins.registry as g, ecalautoctrl as a\n"
+                  "from ecalautoctrl import RunCtrl, JobCtrl, QueryOMS\n"
                   "for path in (r.__file__, j.templates_dir(), w.catalogue_path(), "
-                  "g.BUNDLED_CATALOGUE): print(path)")
+                  "g.BUNDLED_CATALOGUE, a.__file__): print(path)\n"
+                  "print(QueryOMS().get_run_attribute('362440', 'fill_number'))")
     assert proc.returncode == 0, proc.stderr
-    paths = proc.stdout.split()
-    assert len(paths) == 4
+    *paths, fill = proc.stdout.split()
+    assert len(paths) == 5 and fill == "8490"
     for path in paths:
         assert Path(path).resolve().is_relative_to(root.resolve()), paths
         assert Path(path).exists(), path

@@ -6,6 +6,9 @@ a log file, through the build lifecycle of :func:`ecaljenkins.jobctrl.run_build`
 (report ``running``, run, report ``done`` or ``failed`` with the exit status
 and the log location; a report InfluxDB cannot take is a warning that never
 changes the build's result).
+
+``jobctrl --jid J`` reports job J of a task of many jobs instead (an HTCondor
+job, ecalautoctrl's ``--jid``): its runs roll up as JobCtrl's do.
 """
 
 import argparse
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..names import parse_int
-from ..schema import REPORT_STATUSES
+from ..schema import JOB_STATUSES, REPORT_STATUSES
 from ..settings import BuildEnv
 from .common import require_campaign, subcommand
 
@@ -28,14 +31,22 @@ def register(sub) -> None:
                    "report the status of a build of a task (from the build itself)")
     p.add_argument("--task", "-t", required=True, help="the task the build runs")
     _run_options(p)
-    p.add_argument("--id", type=int, metavar="N",
-                   help="Jenkins build number (default: $BUILD_NUMBER)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--id", type=int, metavar="N",
+                     help="Jenkins build number (default: $BUILD_NUMBER)")
+    who.add_argument("--jid", metavar="JID",
+                     help="report job JID of a task of many jobs (an HTCondor job, as "
+                          "ecalautoctrl's JobCtrl does) instead of a build")
     status = p.add_mutually_exclusive_group(required=True)
-    for name in REPORT_STATUSES:
+    for name in JOB_STATUSES:
         status.add_argument(f"--{name}", dest="status", action="store_const", const=name,
-                            help=f"the build is {name}")
+                            help=f"the job is {name} (with --jid only)" if name == "idle"
+                            else f"the build (or job) is {name}")
     p.add_argument("--fields", nargs="+", default=[], metavar="KEY:VALUE",
                    help="extra fields to record (e.g. output:/eos/.../file.root)")
+    p.add_argument("--tags", nargs="+", default=[], metavar="KEY:VALUE",
+                   help="with --jid: the tags of the job's group, as JobCtrl's tags "
+                        "(e.g. fill:8000)")
     p = subcommand(sub, "run", run, "run a workflow command as a build: report running, "
                    "run it with its log, report done or failed")
     p.add_argument("--task", "-t", required=True, help="the task the build runs")
@@ -61,12 +72,30 @@ def jobctrl(args) -> None:
     from ..jobctrl import Reporter, parse_fields, reporting_influx
     runs = _runs(args)
     fields = parse_fields(args.fields)
+    if args.jid is not None:
+        return _job(args, runs, fields)
+    if args.tags:
+        raise InputError("--tags name the group of a job: give its --jid")
+    if args.status not in REPORT_STATUSES:
+        raise InputError(f"--{args.status} is the status of a job: give its --jid")
     env = BuildEnv.from_env()
     build = env.build if args.id is None else parse_int(args.id, "build number", 1)
     reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
                         args.task)
     reporter.report(runs, args.status, build=build, url=env.build_url, fields=fields)
     print(f"{args.task}: run(s) {','.join(map(str, runs))} {args.status}")
+
+
+def _job(args, runs: list[int], fields: dict) -> None:
+    """One job of a task of many jobs reports (ecaljenkins.taskjobs), and its runs roll up."""
+    from .. import taskjobs
+    from ..jobctrl import parse_pairs, reporting_influx
+    influx = reporting_influx(args.db, args.settings)
+    campaign = require_campaign(args)
+    runs = taskjobs.task_runs(influx, campaign, args.task, runs=runs)
+    taskjobs.report(influx, campaign, args.task, {args.jid: runs}, args.status,
+                    tags=parse_pairs(args.tags, "tag"), fields=fields)
+    print(f"{args.task}: job {args.jid} of run(s) {','.join(map(str, runs))} {args.status}")
 
 
 def run(args) -> int:
