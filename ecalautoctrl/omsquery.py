@@ -5,8 +5,9 @@ bundled catalogue by default, a catalogue file, or CMS OMS), so a script gets
 the same answer the campaign commands work with. ``.oms`` is a client of
 ``omsapi``, the package CMS maintains, for the scripts that query OMS
 resources themselves (``qom.oms.query('fills')``); it exists only when the
-registry is OMS, and is authenticated with the same CERN SSO client
-(``ECAL_OMS_CLIENT_ID``/``ECAL_OMS_CLIENT_SECRET``) at ``ECAL_OMS_URL``.
+registry is OMS, and talks to the registry's OMS instance (``ECAL_OMS_URL``) with
+a token of the same CERN SSO client (``ECAL_OMS_CLIENT_ID``/``_SECRET``), endpoint
+(``ECAL_OMS_TOKEN_URL``) and audience (``ECAL_OMS_AUDIENCE``).
 
 The registry itself does not use ``omsapi``: the README's migration section says why.
 """
@@ -17,8 +18,7 @@ import requests
 
 from ecaljenkins.errors import ConfigError, NotFound, RegistryError
 from ecaljenkins.names import did_you_mean
-from ecaljenkins.registry import (DEFAULT_OMS_URL, OMS_AUDIENCE, OmsRegistry, open_registry,
-                                  parse_run)
+from ecaljenkins.registry import OmsRegistry, open_registry, parse_run
 from ecaljenkins.settings import Settings
 
 
@@ -56,15 +56,14 @@ class QueryOMS:
         except ImportError:
             raise ConfigError("QueryOMS().oms needs the CMS package omsapi: "
                               "pip install 'ecaljenkins[oms]'") from None
-        settings = self._settings
-        client_id, secret = settings.oms_credentials()
-        api_url, _, version = (settings.oms_url or DEFAULT_OMS_URL).rstrip("/").rpartition("/")
+        registry = self.registry      # the same OMS instance, endpoint and audience
+        client_id, secret = self._settings.oms_credentials()
+        api_url, _, version = registry.base_url.rpartition("/")
         client = omsapi.OMSAPI(api_url=api_url, api_version=version, verbose=False)
-        if settings.oms_token_url:
-            # omsapi reads its token endpoint from this module global only
-            omsapi.cern_api_url = settings.oms_token_url
+        # omsapi reads its token endpoint from this module global only
+        omsapi.cern_api_url = registry.token_url
         try:
-            client.auth_oidc(client_id, secret, audience=OMS_AUDIENCE)
+            client.auth_oidc(client_id, secret, audience=registry.audience)
         except requests.RequestException as err:
             raise RegistryError(f"cannot reach CERN SSO at {omsapi.cern_api_url} through "
                                 f"omsapi: {type(err).__name__}") from None

@@ -22,7 +22,7 @@ from ecaljenkins.errors import AlreadyExists, ConfigError, InputError, NotFound,
 from ecaljenkins.workflows import Workflow
 
 from fixtures.influx import WRITER, dump
-from test_registry import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, OMS_URL, TOKEN_URL, OmsFake
+from oms_fake import ACCESS_TOKEN, AUDIENCE, CLIENT_ID, CLIENT_SECRET
 from fixtures.leaks import run_recorded
 from scheduling import (FIRST_FILL, FIRST_RUN, Clock, add_jobs, jenkins_scheduler,
                         make_campaign, make_runs, statuses)
@@ -351,55 +351,43 @@ def test_queryoms_reads_the_catalogue(monkeypatch, tmp_path):
     assert QueryOMS().get_run_attribute(400001, "b_field") == 3.8
 
 
-FILLS = [{"fill_number": 7966, "injection_scheme": "25ns_2374b_2361_1730_1773_236bpi_12inj",
-          "fill_type_runtime": "PROTONS"},
-         {"fill_number": 7967, "injection_scheme": "Single_12b_8_8_8_2018",
-          "fill_type_runtime": "PROTONS"}]
-
-
 @pytest.fixture
-def oms(monkeypatch):
-    """OMS and CERN SSO as they answer (tests/test_registry.py), with the ``fills``
-    resource and the ``meta`` documents omsapi reads before a query."""
+def oms_env(oms, monkeypatch):
+    """The OMS registry configured (tests/oms_fake.py answers); omsapi's token endpoint,
+    a module global QueryOMS().oms sets, restored after."""
     import omsapi
-    monkeypatch.setattr(omsapi, "cern_api_url", omsapi.cern_api_url)   # restored after
+    monkeypatch.setattr(omsapi, "cern_api_url", omsapi.cern_api_url)
     for name, value in (("ECAL_RUN_REGISTRY", "oms"), ("ECAL_OMS_CLIENT_ID", CLIENT_ID),
-                        ("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET),
-                        ("ECAL_OMS_TOKEN_URL", TOKEN_URL), ("ECAL_OMS_URL", OMS_URL)):
+                        ("ECAL_OMS_CLIENT_SECRET", CLIENT_SECRET)):
         monkeypatch.setenv(name, value)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = OmsFake(mock)
-        fake.resources["fills"] = FILLS
-        mock.add_callback(responses.GET, re.compile(re.escape(f"{OMS_URL}/fills") + r"\?"),
-                          callback=fake.resource)
-        for name, rows in (("fills", FILLS), ("runs", [])):
-            mock.add(responses.GET, f"{OMS_URL}/{name}/meta",
-                     json={"meta": {"fields": {key: {"type": "string"} for key in
-                                               (rows[0] if rows else {})}}})
-        yield fake
+    for name in ("ECAL_OMS_URL", "ECAL_OMS_TOKEN_URL", "ECAL_OMS_AUDIENCE"):
+        monkeypatch.delenv(name, raising=False)
+    return oms
 
 
-def test_queryoms_asks_oms_through_the_registry_and_omsapi(oms):
+def test_queryoms_asks_oms_through_the_registry_and_omsapi(oms_env):
+    oms = oms_env
     qom = QueryOMS()
     assert qom.get_run_attribute(355870, "fill_number") == 7967
-    assert qom.get_run_attribute("355872", "era") == "Run2022C"
+    assert qom.get_run_attribute("355872", "era") == "Run2022C"     # from OMS' eras
     assert qom.get_run_attribute(355870, "last_lumisection_number") == 321   # OMS's own name
     assert len(oms.queries("runs")) == 3      # one query per question
     # as ECAL's scripts query OMS themselves, through omsapi
     q = qom.oms.query("fills")
     q.verbose = False
-    q.filter("fill_number", 7967)
-    q.attrs(["fill_number", "injection_scheme"])
+    q.filter("fill_number", 8118)
+    q.attrs(["fill_number", "end_time"])
     data = q.data().json()["data"]
-    assert data[0]["attributes"]["injection_scheme"] == "Single_12b_8_8_8_2018"
-    assert len(data) == 1
+    assert [item["attributes"]["fill_number"] for item in data] == [8118]
+    assert data[0]["attributes"]["end_time"] is None
     [fills] = oms.queries("fills")
-    assert ("filter[fill_number][EQ]", "7967") in fills
+    assert ("filter[fill_number][EQ]", "8118") in fills
     assert oms.tokens_issued == 2          # the registry's token, and omsapi's own
+    assert set(oms.tokens.values()) == {AUDIENCE}
     assert qom.oms is qom.oms
 
 
-def test_queryoms_refused_by_sso_is_one_line_without_the_secret(oms, monkeypatch):
+def test_queryoms_refused_by_sso_is_one_line_without_the_secret(oms_env, monkeypatch):
     monkeypatch.setenv("ECAL_OMS_CLIENT_SECRET", "wrong-Secret-1")
     with pytest.raises(RegistryError) as err:
         QueryOMS().oms
