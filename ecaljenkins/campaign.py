@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .errors import AlreadyExists, InputError, NotFound
+from .errors import AlreadyExists, InputError, NotFound, TooManyRuns
 from .filters import Filter, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
@@ -28,6 +28,9 @@ KINDS = ("rereco", "prompt")
 DEFAULT_RTYPE = "all"
 #: the default run type keeps global runs only (the documented behaviour)
 DEFAULT_FILTERS = ("sequence == GLOBAL-RUN",)
+#: new runs one ``inject`` adds without ``--yes`` (a whole era fits; a mistyped range of
+#: a whole data-taking year does not)
+CONFIRM_ABOVE = 5000
 
 
 @dataclass(frozen=True)
@@ -302,14 +305,16 @@ class RunCtrl:
     def _new_task_point(self, run: Run, task: str) -> Point:
         return new_run_point(self.campaign, task, run.number, run.fill, run.era, time.time())
 
-    def inject(self, runs: Iterable[Run], progress: Callable[[int, int], None] | None = None
-               ) -> InjectSummary:
+    def inject(self, runs: Iterable[Run], progress: Callable[[int, int], None] | None = None,
+               dry_run: bool = False, max_runs: int | None = None) -> InjectSummary:
         """Add runs, each with status ``new`` for every task of every matching run type.
 
         Idempotent: runs already in the campaign are left as they are. Writes go in
         large batches; each run's ``runinfo`` point follows its task points, so a run
         counts as present only once all its tasks are stored (an interrupted
-        injection is completed by running it again).
+        injection is completed by running it again). ``dry_run`` writes nothing
+        and says what would be written. More than ``max_runs`` new runs is
+        refused (TooManyRuns, nothing written): a mistyped range can hold a year.
         """
         camp = self.info()
         runs = sorted({run.number: run for run in runs}.values(), key=lambda r: r.number)
@@ -334,7 +339,12 @@ class RunCtrl:
                                         run.attrs))
             summary.injected.append(run.number)
         summary.points = len(points)
-        self.influx.write(points, progress=progress)
+        if max_runs is not None and len(summary.injected) > max_runs:
+            raise TooManyRuns(f"{len(summary.injected)} runs would be injected into campaign "
+                              f"{self.campaign!r}, more than {max_runs} at once: check the "
+                              "runs (--dry-run shows them) and confirm with --yes")
+        if not dry_run:
+            self.influx.write(points, progress=progress)
         return summary
 
     def task_rows(self, task: str | None = None, status: str | None = None,

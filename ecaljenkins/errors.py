@@ -37,6 +37,10 @@ class DatabaseNotFound(NotFound):
     """The ``--db`` database does not exist on the server (a wrong name: exit 2)."""
 
 
+class TooManyRuns(InputError):
+    """An injection larger than the guard allows, without confirmation."""
+
+
 class ConfigError(InputError):
     """A broken catalogue/workflow file or a missing/wrong environment variable."""
 

@@ -4,6 +4,7 @@ import sys
 
 from ..registry import open_registry, parse_range, parse_runs
 from ..schema import STATUSES
+from ..campaign import CONFIRM_ABOVE
 from .common import print_json, print_table, runctrl, subcommand
 
 
@@ -16,6 +17,10 @@ def register(sub) -> None:
                       help="define a range of runs to be injected (min,max)")
     what.add_argument("--era", metavar="ERA",
                       help="inject all runs belonging to a given CMS data acquisition era")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say what would be injected; write nothing")
+    p.add_argument("--yes", action="store_true",
+                   help=f"confirm an injection of more than {CONFIRM_ABOVE} runs")
     p = subcommand(sub, "runs", runs, "list the runs of a campaign and their task statuses")
     p.add_argument("--task", help="only runs having this task")
     p.add_argument("--status", choices=[str(s) for s in STATUSES],
@@ -41,10 +46,16 @@ def inject(args) -> None:
         found = registry.run_range(*parse_range(args.rrange))
     else:
         found = registry.era(args.era)
-    summary = ctrl.inject(found, progress=_progress if sys.stderr.isatty() else None)
-    print(f"campaign {ctrl.campaign!r}: {len(summary.injected)} run(s) injected, "
-          f"{len(summary.unmatched)} matched no run type, "
+    summary = ctrl.inject(found, progress=_progress if sys.stderr.isatty() else None,
+                          dry_run=args.dry_run, max_runs=None if args.yes else CONFIRM_ABOVE)
+    verb = "would be injected" if args.dry_run else "injected"
+    print(f"campaign {ctrl.campaign!r}: {len(summary.injected)} run(s) {verb}"
+          + (f" ({summary.points} points)" if args.dry_run else "")
+          + f", {len(summary.unmatched)} matched no run type, "
           f"{len(summary.present)} already present")
+    if args.dry_run and summary.injected:
+        first, last = summary.injected[0], summary.injected[-1]
+        print(f"dry run: nothing written; runs {first} to {last}")
 
 
 def runs(args) -> None:
