@@ -21,8 +21,8 @@ from .filters import Filter, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .registry import Run
-from .schema import (STATUSES, Point, Status, campaign_point, mark_point, new_run_point,
-                     rtype_point, run_point, runinfo_point, workflow_point)
+from .schema import (DETAIL_FIELDS, STATUSES, Point, Status, campaign_point, mark_point,
+                     new_run_point, rtype_point, run_point, runinfo_point, workflow_point)
 
 KINDS = ("rereco", "prompt")
 DEFAULT_RTYPE = "all"
@@ -103,6 +103,8 @@ class RunRow:
     fill: int | None
     era: str | None
     tasks: dict[str, str] = field(default_factory=dict)
+    #: per task, :data:`~ecaljenkins.schema.DETAIL_FIELDS` (read with ``details=True``)
+    details: dict[str, dict] = field(default_factory=dict)
 
 
 def _user(influx: Influx) -> str:
@@ -357,11 +359,14 @@ class RunCtrl:
             where += f" AND status = {quote_str(check_status(status))}"
         return self.influx.select(f"SELECT {fields} FROM run WHERE {where} GROUP BY task")
 
-    def runs(self, task: str | None = None, status: str | None = None) -> list[RunRow]:
+    def runs(self, task: str | None = None, status: str | None = None,
+             details: bool = False) -> list[RunRow]:
         """Runs with the status of each task, optionally only those where ``task``
-        (or any task) has ``status``; an unknown ``task`` is NotFound."""
+        (or any task) has ``status``; an unknown ``task`` is NotFound. ``details``:
+        each task's attempt, reason, build, URL or log and output too (same query)."""
         camp = self.info()
-        rows = self.task_rows()
+        rows = self.task_rows(fields=", ".join(("status", "fill", "era", *DETAIL_FIELDS))
+                              if details else "status, fill, era")
         if task:
             check_name(task, "task")
             known = {row["task"] for row in rows} | camp.active_tasks
@@ -373,6 +378,8 @@ class RunCtrl:
             item = by_run.setdefault(row["time"], RunRow(row["time"], row.get("fill"),
                                                          row.get("era")))
             item.tasks[row["task"]] = row["status"]
+            if details:
+                item.details[row["task"]] = {key: row.get(key) for key in DETAIL_FIELDS}
         if status:
             check_status(status)
         selected = []

@@ -60,6 +60,8 @@ ROW_FIELDS = ("status", "attempt", "fill", "era", "updated", "queue_id", "build"
               "relaunched")
 #: fields of a failed (run, task) that status and report show
 FAILURE_FIELDS = ("attempt", "reason", "url", "log", "build")
+#: fields of a (run, task) that ``runs --json`` and ``history`` show besides its status
+DETAIL_FIELDS = (*FAILURE_FIELDS, "output", "updated")
 #: ``run`` fields whose meaning and type the lifecycle owns: a build cannot overwrite them
 RESERVED_FIELDS = frozenset({
     "time", "campaign", "task", "run", "status", "build", "url", "attempt", "fill", "era",

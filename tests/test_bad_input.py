@@ -90,6 +90,11 @@ CASES = [
     # --- runs -------------------------------------------------------------------------
     (RC, ["runs", "-c", "c1", "--task", 'a"b'], {}, 2, "invalid task"),
     (RC, ["runs", "-c", "c1", "--task", "nosuch"], {}, 2, "task 'nosuch'"),
+    # --- history --------------------------------------------------------------------
+    (RC, ["history", "-c", "c1", "--run", "abc"], {}, 2, "invalid run number 'abc'"),
+    (RC, ["history", "-c", "c1", "--run", "355101"], {}, 2, "run 355101 is not in campaign"),
+    (RC, ["history", "-c", "c1", "--run", str(R1), "--task", "t9"], {}, 2,
+     "run 355100 does not have task 't9'"),
     # --- status, report ---------------------------------------------------------------
     (RC, ["status", "-c", "c1 OR 1=1"], {}, 2, "invalid campaign"),
     (RC, ["status", "-c", "c1"], {"ECAL_INFLUXDB_TIMEOUT": "-1"}, 2,
@@ -205,5 +210,5 @@ def test_the_table_covers_every_command_with_40_cases():
 
 
 COMMANDS = {RC: {"create", "list", "rtype-create", "rtype-update", "rtype-list", "inject",
-                 "runs", "status", "report", "reprocess", "jobs"},
+                 "runs", "history", "status", "report", "reprocess", "jobs"},
             AU: {"schedule", "jobctrl", "run"}}

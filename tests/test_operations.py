@@ -48,3 +48,38 @@ def test_a_very_large_injection_needs_yes(run_cli, client, influxd, db, tmp_path
                   extra_env=extra)
     assert res.code == 0, res
     assert len(ctrl.task_rows(task="a")) == CONFIRM_ABOVE + 1
+
+
+def test_runs_json_and_history_show_attempts_reasons_builds_and_who_changed_what(
+        run_cli, client, db):
+    ctrl = make_campaign(client, "c1", [Workflow("a", "x"), Workflow("b", "y")], make_runs(2))
+    ctrl.set_status("a", [R], "running", attempt=1, build=7, url="http://j/job/a/7/")
+    ctrl.set_status("a", [R], "failed", reason="exit code 3", log="/logs/a/1.log")
+    assert run_cli("ecalautomation.py", "-c", "c1", "jobctrl", "--task", "b", "--run", str(R),
+                   "--done", "--fields", "output:/eos/b.root").code == 0
+    listed = json.loads(run_cli("ecalrunctrl.py", "runs", "-c", "c1", "--json").out)
+    first = listed[0]
+    assert first["tasks"] == {"a": "failed", "b": "done"}
+    assert first["details"]["a"]["attempt"] == 1 and first["details"]["a"]["build"] == 7
+    assert first["details"]["a"]["reason"] == "exit code 3"
+    assert first["details"]["a"]["url"] == "http://j/job/a/7/"
+    assert first["details"]["b"]["output"] == "/eos/b.root"
+
+    res = run_cli("ecalrunctrl.py", "history", "-c", "c1", "--run", str(R), "--json")
+    assert res.code == 0, res
+    doc = json.loads(res.out)
+    assert doc["run"] == R and doc["rtypes"] == ["all"]
+    assert doc["tasks"]["a"]["reason"] == "exit code 3"
+    builds = [e for e in doc["history"] if e["what"] == "build"]
+    assert [(e["task"], e["status"], e.get("output")) for e in builds] == [("b", "done",
+                                                                            "/eos/b.root")]
+    (change,) = [e for e in doc["history"] if e["what"] == "config"]
+    assert change["added"] == ["a", "b"] and change["user"] == "writer"
+    times = [e["time"] for e in doc["history"]]
+    assert times == sorted(times)
+    text = run_cli("ecalrunctrl.py", "history", "-c", "c1", "--run", str(R), "--task", "a")
+    assert text.code == 0, text
+    assert "exit code 3" in text.out and "added a by writer" in text.out
+    assert "b done" not in text.out
+    missing = run_cli("ecalrunctrl.py", "history", "-c", "c1", "--run", "355200")
+    assert missing.code == 2 and "run 355200 is not in campaign 'c1'" in missing.err

@@ -2,7 +2,7 @@
 
 import sys
 
-from ..registry import open_registry, parse_range, parse_runs
+from ..registry import open_registry, parse_range, parse_run, parse_runs
 from ..schema import STATUSES
 from ..campaign import CONFIRM_ABOVE
 from .common import print_json, print_table, runctrl, subcommand
@@ -25,6 +25,14 @@ def register(sub) -> None:
     p.add_argument("--task", help="only runs having this task")
     p.add_argument("--status", choices=[str(s) for s in STATUSES],
                    help="only runs where the task (or any task) has this status")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output, with each task's attempt, reason, build "
+                        "URL or log and output")
+    p = subcommand(sub, "history", history,
+                   "what happened to a run: its tasks now, every report of their builds, "
+                   "and who changed the configuration of its tasks when")
+    p.add_argument("--run", required=True, help="the run")
+    p.add_argument("--task", "-t", help="only this task")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -59,11 +67,46 @@ def inject(args) -> None:
 
 
 def runs(args) -> None:
-    rows = runctrl(args).runs(args.task, args.status)
+    rows = runctrl(args).runs(args.task, args.status, details=args.json)
     if args.json:
-        print_json([{"run": r.run, "fill": r.fill, "era": r.era, "tasks": r.tasks}
-                    for r in rows])
+        print_json([{"run": r.run, "fill": r.fill, "era": r.era, "tasks": r.tasks,
+                     "details": r.details} for r in rows])
         return
     tasks = sorted({t for r in rows for t in r.tasks}) if not args.task else [args.task]
     print_table(["run", "fill", "era", *tasks],
                 [[r.run, r.fill, r.era, *(r.tasks.get(t, "-") for t in tasks)] for r in rows])
+
+
+def history(args) -> None:
+    from ..history import run_history
+    from ..scheduler import utc
+    from .status import one_line
+    doc = run_history(runctrl(args), parse_run(args.run), args.task)
+    if args.json:
+        print_json(doc)
+        return
+    print(f"run {doc['run']} of campaign {doc['campaign']!r}: fill {doc['fill']}, era "
+          f"{doc['era']}, run types {','.join(doc['rtypes']) or '-'}")
+    print_table(["task", "status", "attempt", "reason", "build or log", "output"],
+                [[task, d["status"], d["attempt"], one_line(d["reason"] or "-"),
+                  one_line(d["url"] or d["log"] or "-", 200), one_line(d["output"] or "-", 200)]
+                 for task, d in doc["tasks"].items()])
+    print()
+    print_table(["time", "what", "detail"],
+                [[utc(entry["time"] / 1e9), entry["what"], one_line(_event(entry), 200)]
+                 for entry in doc["history"]])
+
+
+def _event(entry: dict) -> str:
+    """One line for a history entry: a build's report or a configuration change."""
+    if entry["what"] == "build":
+        parts = [entry["task"], entry["status"]]
+        if entry.get("build"):
+            parts.append(f"#{entry['build']}")
+        parts += [entry[key] for key in ("reason", "url", "log", "output") if entry.get(key)]
+        return " ".join(map(str, parts))
+    if entry["what"] == "workflow":
+        return f"{entry['task']}: workflow definition recorded by {entry['user']}"
+    change = "; ".join(f"{verb} {','.join(entry[key])}" for verb, key in
+                       (("added", "added"), ("removed", "removed")) if entry[key])
+    return f"run type {entry['rtype']} ({entry['event']}): {change} by {entry['user']}"
