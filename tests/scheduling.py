@@ -1,5 +1,6 @@
 """Helpers of the scheduler tests: campaigns of synthetic runs, fake Jenkins jobs, a clock."""
 
+import csv
 import time
 
 from ecaljenkins.campaign import RunCtrl
@@ -20,6 +21,16 @@ def make_runs(count: int, per_fill: int = 3, first: int = FIRST_RUN, era: str = 
                             "start_time": "2022-07-17T06:00:00",
                             "end_time": "2022-07-17T07:00:00" if closed else None})
             for i in range(count)]
+
+
+def write_catalogue(path, runs) -> None:
+    """A CSV run catalogue of ``runs`` (an open run has an empty end_time)."""
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["run_number", "fill_number", "era", "sequence", "start_time", "end_time"])
+        for run in runs:
+            out.writerow([run.number, run.fill, run.era, run.sequence, run.start_time,
+                          run.end_time or ""])
 
 
 def make_campaign(client, name: str, workflows, runs, kind: str = "rereco") -> RunCtrl:

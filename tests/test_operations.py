@@ -1,25 +1,15 @@
 """What an operator expects besides scheduling (issue 11): inject --dry-run and its guard,
 pause/resume, cancel, runs --json details and history, against the real influxd."""
 
-import csv
 import json
 
 from ecaljenkins.campaign import CONFIRM_ABOVE, RunCtrl
 from ecaljenkins.workflows import Workflow
 
 from fixtures.influx import dump
-from scheduling import make_campaign, make_runs
+from scheduling import make_campaign, make_runs, write_catalogue
 
 R = 355100
-
-
-def write_catalogue(path, runs):
-    with open(path, "w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["run_number", "fill_number", "era", "sequence", "start_time", "end_time"])
-        for run in runs:
-            out.writerow([run.number, run.fill, run.era, run.sequence, run.start_time,
-                          run.end_time or ""])
 
 
 def test_inject_dry_run_writes_nothing_and_says_what_it_would_do(run_cli, client, influxd, db):

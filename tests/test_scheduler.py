@@ -1,7 +1,5 @@
 """The scheduler cycle against a real influxd and the fake Jenkins of tests/jenkins_fake.py."""
 
-import csv
-
 import pytest
 import requests
 
@@ -15,7 +13,7 @@ from ecaljenkins.workflows import Workflow
 
 from jenkins_fake import TOKEN, URL
 from scheduling import (FIRST_RUN, Clock, add_jobs, jenkins_scheduler, make_campaign, make_runs,
-                        rows, statuses)
+                        rows, statuses, write_catalogue)
 
 R = FIRST_RUN
 
@@ -319,15 +317,6 @@ def test_a_second_scheduler_skips_while_the_lease_is_held(client, db, jenkins, c
     clock.advance(601)                                # the holder died: its lease expires
     assert jenkins_scheduler(client, clock).cycle().skipped is None
     assert len(jenkins.triggered()) == 2
-
-
-def write_catalogue(path, runs):
-    with open(path, "w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["run_number", "fill_number", "era", "sequence", "start_time", "end_time"])
-        for run in runs:
-            out.writerow([run.number, run.fill, run.era, run.sequence, run.start_time,
-                          run.end_time or ""])
 
 
 def test_prompt_campaign_fetches_new_closed_runs(client, db, jenkins, clock, tmp_path,

@@ -79,7 +79,7 @@ def runs(args) -> None:
 
 def history(args) -> None:
     from ..history import run_history
-    from ..scheduler import utc
+    from ..scheduler.clock import utc
     from .status import one_line
     doc = run_history(runctrl(args), parse_run(args.run), args.task)
     if args.json:
