@@ -283,6 +283,58 @@ class RunCtrl:
         self.influx.write(points)
         return change
 
+    def pause(self) -> dict[str, list[str]]:
+        """Remove every active task of every run type, remembering them for :meth:`resume`.
+
+        One write: each run type with tasks gets a ``pause`` point whose ``removed``
+        lists them (the history keeps which task belonged to which run type).
+        Returns {run type: tasks paused}; a campaign without active task is an
+        InputError. The campaign only: :func:`ecaljenkins.jobsync.pause` also
+        disables the Jenkins jobs.
+        """
+        camp = self.info()
+        paused = {name: list(rt.tasks) for name, rt in camp.rtypes.items() if rt.tasks}
+        if not paused:
+            raise InputError(f"campaign {self.campaign!r} has no active task: nothing to pause")
+        now = time.time_ns()
+        self.influx.write([self._rtype_point(name, [f.text for f in camp.rtypes[name].filters],
+                                             (), "pause", now, removed=tasks)
+                           for name, tasks in paused.items()])
+        return paused
+
+    def resume(self) -> dict[str, list[str]]:
+        """Give each paused run type back the tasks its last ``pause`` removed (one write).
+
+        Tasks added to a run type while the campaign was paused stay active.
+        Returns {run type: tasks made active again}; a campaign with no pause to
+        undo is an InputError.
+        """
+        camp = self.info()
+        pending = self._pending_pauses(camp)
+        if not pending:
+            raise InputError(f"campaign {self.campaign!r} is not paused: nothing to resume")
+        now = time.time_ns()
+        resumed, points = {}, []
+        for name, tasks in pending.items():
+            current = camp.rtypes[name]
+            resumed[name] = [t for t in tasks if t not in current.tasks]
+            points.append(self._rtype_point(name, [f.text for f in current.filters],
+                                            [*current.tasks, *resumed[name]], "resume", now,
+                                            added=resumed[name]))
+        self.influx.write(points)
+        return resumed
+
+    def _pending_pauses(self, camp: Campaign) -> dict[str, list[str]]:
+        """{run type: tasks its last pause removed}, for run types not resumed since."""
+        pending: dict[str, list[str]] = {}
+        for row in self.influx.select(f"SELECT event, removed FROM rtype WHERE {self._where} "
+                                      "GROUP BY rtype"):   # time-ordered per run type
+            if row.get("event") == "pause":
+                pending[row["rtype"]] = [t for t in (row.get("removed") or "").split(",") if t]
+            elif row.get("event") == "resume":
+                pending.pop(row["rtype"], None)
+        return {name: tasks for name, tasks in pending.items() if name in camp.rtypes}
+
     def _task_keys(self) -> set[tuple[int, str]]:
         """Every (run, task) the campaign holds a row for: one query."""
         return {(row["time"], row["task"]) for row in self.influx.select(

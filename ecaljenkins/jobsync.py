@@ -230,3 +230,38 @@ def update_rtype(ctrl: RunCtrl, rtype: str, add=(), remove=(),
     if change.added or change.removed or refresh:
         result.jobs = sync(ctrl, camp.active_tasks, output, push, settings)
     return result
+
+
+# --- pausing a campaign ------------------------------------------------------------------
+
+@dataclass
+class PauseResult:
+    """What ``pause`` or ``resume`` did: {run type: tasks} and the campaign's jobs."""
+
+    tasks: dict[str, list[str]]
+    jobs: SyncResult | None = None
+
+
+def pause(ctrl: RunCtrl, output: str | None = None,
+          settings: Settings | None = None) -> PauseResult:
+    """Make every task of the campaign inactive, remembering its run type; disable the jobs.
+
+    The same as removing every task with ``rtype-update --remove`` (the seed's way
+    of deactivating a campaign), except that :func:`resume` can undo it.
+    """
+    return _pause_or_resume(ctrl, ctrl.pause, output, settings)
+
+
+def resume(ctrl: RunCtrl, output: str | None = None,
+           settings: Settings | None = None) -> PauseResult:
+    """Give every run type back the tasks :func:`pause` removed; push (enable) their jobs."""
+    return _pause_or_resume(ctrl, ctrl.resume, output, settings)
+
+
+def _pause_or_resume(ctrl: RunCtrl, change, output, settings) -> PauseResult:
+    settings = current(settings)
+    push = preflight(output, settings)
+    before = ctrl.info().active_tasks
+    result = PauseResult(change())
+    result.jobs = sync(ctrl, before, output, push, settings)
+    return result

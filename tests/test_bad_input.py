@@ -110,6 +110,11 @@ CASES = [
     (RC, ["reprocess", "-c", "c1", "--task", "a\\b", "--all"], {}, 2, "invalid task"),
     (RC, ["reprocess", "-c", "c1", "--task", "t1", "--runs", "355101"], {}, 2,
      "run 355101 does not have task 't1'"),
+    # --- pause, resume ---------------------------------------------------------------
+    (RC, ["pause", "-c", "nope"], {}, 2, "campaign 'nope' does not exist"),
+    (RC, ["pause", "-c", "c1", "--output", "/proc/no/jobs"], {}, 2,
+     "cannot create the jobs folder"),
+    (RC, ["resume", "-c", "c1"], {}, 2, "campaign 'c1' is not paused"),
     # --- jobs -------------------------------------------------------------------------
     (RC, ["jobs", "-c", "nope"], {}, 2, "campaign 'nope' does not exist"),
     (RC, ["jobs", "-c", "c1", "--update"], {}, 2, "JENKINS_URL, JENKINS_USER, "
@@ -210,5 +215,6 @@ def test_the_table_covers_every_command_with_40_cases():
 
 
 COMMANDS = {RC: {"create", "list", "rtype-create", "rtype-update", "rtype-list", "inject",
-                 "runs", "history", "status", "report", "reprocess", "jobs"},
+                 "runs", "history", "status", "report", "reprocess", "pause", "resume",
+                 "jobs"},
             AU: {"schedule", "jobctrl", "run"}}

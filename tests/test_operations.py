@@ -73,3 +73,54 @@ def test_runs_json_and_history_show_attempts_reasons_builds_and_who_changed_what
     assert "b done" not in text.out
     missing = run_cli("ecalrunctrl.py", "history", "-c", "c1", "--run", "355200")
     assert missing.code == 2 and "run 355200 is not in campaign 'c1'" in missing.err
+
+
+def test_pause_and_resume_remember_which_run_type_had_which_task(client, db, jenkins, influxd,
+                                                                  capsys):
+    from ecaljenkins.cli.runctrl import main
+    from ecaljenkins.names import job_name
+    from ecaljenkins.scheduler import Scheduler
+    ctrl = make_campaign(client, "c1", [Workflow("a", "x"), Workflow("b", "y")], make_runs(2))
+    ctrl.create_rtype("beam", ["stable_beams == true"], ["c"],
+                      {"c": Workflow("c", "z").to_json()})
+    assert main(["--db", db, "jobs", "-c", "c1", "--update"]) == 0
+    names = {t: job_name(db, "c1", t) for t in "abc"}
+    assert not any(jenkins.jobs[n].disabled for n in names.values())
+    capsys.readouterr()
+
+    assert main(["--db", db, "pause", "-c", "c1"]) == 0
+    assert "run type 'all': a,b; run type 'beam': c" in capsys.readouterr().out
+    camp = ctrl.info()
+    assert not camp.active and all(not rt.tasks for rt in camp.rtypes.values())
+    assert all(jenkins.jobs[n].disabled for n in names.values())
+    assert Scheduler(client, dry_run=True).cycle().inactive == ["c1"]
+    before = dump(influxd, db)
+    assert main(["--db", db, "pause", "-c", "c1"]) == 2
+    assert "has no active task: nothing to pause" in capsys.readouterr().err
+    assert dump(influxd, db) == before
+
+    assert main(["--db", db, "resume", "-c", "c1"]) == 0
+    camp = ctrl.info()
+    assert camp.rtypes["all"].tasks == ("a", "b") and camp.rtypes["beam"].tasks == ("c",)
+    assert not any(jenkins.jobs[n].disabled for n in names.values())
+    before = dump(influxd, db)
+    assert main(["--db", db, "resume", "-c", "c1"]) == 2
+    assert "is not paused: nothing to resume" in capsys.readouterr().err
+    assert dump(influxd, db) == before
+
+
+def test_the_seeds_way_of_deactivating_still_works_beside_pause(run_cli, client):
+    ctrl = make_campaign(client, "c1", [Workflow("a", "x"), Workflow("b", "y")], make_runs(1))
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--remove", "a,b",
+                   "--type", "all").code == 0
+    assert not ctrl.info().active
+    res = run_cli("ecalrunctrl.py", "resume", "-c", "c1")
+    assert res.code == 2 and "is not paused" in res.err
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "a",
+                   "--type", "all").code == 0
+    assert ctrl.info().rtypes["all"].tasks == ("a",)
+    # paused while a task was added meanwhile: both are active after resume
+    assert run_cli("ecalrunctrl.py", "pause", "-c", "c1").code == 0
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "b").code == 0
+    assert run_cli("ecalrunctrl.py", "resume", "-c", "c1").code == 0
+    assert ctrl.info().rtypes["all"].tasks == ("b", "a")

@@ -45,7 +45,7 @@ def create(args) -> None:
     for message in result.warnings:
         warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
-    _report_jobs(result.jobs)
+    report_jobs(result.jobs)
 
 
 def update(args) -> None:
@@ -63,10 +63,10 @@ def update(args) -> None:
              f"backfilled {change.backfilled} run tasks" if args.backfill else ""]
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
-    _report_jobs(result.jobs)
+    report_jobs(result.jobs)
 
 
-def _report_jobs(result) -> None:
+def report_jobs(result) -> None:
     """Say what happened to the Jenkins jobs, and how to push them when it did not."""
     if result is None:
         return
