@@ -60,6 +60,28 @@ FOREIGN = "foreign"        # started by another executor: not ours to judge
 UNKNOWN = "unknown"        # the executor could not tell (an error)
 
 
+# what cancelling a build did
+DEQUEUED = "dequeued"      # taken out of the queue before it started
+STOPPED = "stopped"        # stopped (Jenkins) or killed (local) while running
+GONE = "not running"       # nothing left to stop: over, or never started
+
+
+class BuildRef(NamedTuple):
+    """A build in flight as a campaign's rows know it: enough to find it and cancel it."""
+
+    db: str
+    campaign: str
+    task: str
+    runs: tuple[int, ...]
+    queue_id: int = 0
+    build: int = 0
+    trigger: str = ""
+
+    @property
+    def job(self) -> str:
+        return job_name(self.db, self.campaign, self.task)
+
+
 class Fact(NamedTuple):
     """What the executor knows about one build in flight."""
 
@@ -270,6 +292,30 @@ class JenkinsExecutor:
         except JenkinsError as err:
             return Fact(UNKNOWN, message=str(err))
 
+    def cancel(self, ref: BuildRef) -> str:
+        """Cancel a build: its queue item while it waits, else stop it while it runs.
+
+        A queue item that started meanwhile is stopped as a build. Returns
+        DEQUEUED, STOPPED or GONE (over, or no trace); Jenkins errors are raised.
+        """
+        fact = self.locate(ref.job, ref.queue_id, ref.build, ref.trigger)
+        if fact.state == WAITING:
+            with self._call(f"cancelling queue item {fact.queue_id} of job {ref.job}"):
+                self.server.cancel_queue(fact.queue_id)
+            fact = self.locate(ref.job, fact.queue_id, 0, "")
+            if fact.state == WAITING:
+                raise JenkinsError(f"Jenkins {self.server.server}: queue item {fact.queue_id} "
+                                   f"of job {ref.job} still waits after cancelling it")
+            if fact.state in (CANCELLED, ABSENT):
+                return DEQUEUED
+        if fact.state == UNKNOWN:
+            raise JenkinsError(fact.message)
+        if fact.state == BUILDING:
+            with self._call(f"stopping build {fact.build} of job {ref.job}"):
+                self.server.stop_build(ref.job, fact.build)
+            return STOPPED
+        return GONE
+
     def _queue_fact(self, job: str, queue_id: int, item: dict) -> Fact:
         """A queue item as Jenkins answers for it: waiting (quiet period), blocked or
         buildable; or left: cancelled, started (``executable``), or starting
@@ -359,9 +405,8 @@ class LocalExecutor:
         if request.command is None:
             raise ConfigError(f"task {request.task!r} has no workflow definition: "
                               "no command to run locally")
-        argv = [sys.executable, "-m", "ecaljenkins.cli.automation", "--db", request.db,
-                "--campaign", request.campaign, "run", "--task", request.task,
-                "--runs", ",".join(map(str, request.runs)),
+        argv = [sys.executable, *_wrapper_args(request.db, request.campaign, request.task,
+                                                request.runs),
                 "--log", str(self.log_path(request).resolve()),
                 "--", "bash", "-c", request.command]
         timeout = None if request.timeout_minutes is None else request.timeout_minutes * 60
@@ -403,12 +448,42 @@ class LocalExecutor:
         self._running.clear()
         return done
 
+    def cancel(self, ref: BuildRef) -> str:
+        """Kill a local build of this machine (its wrapper's process group, found in /proc).
+
+        A build with Jenkins ids is not ours: FOREIGN. Returns STOPPED or GONE.
+        """
+        if ref.queue_id or ref.build:
+            return FOREIGN
+        wanted = _wrapper_args(ref.db, ref.campaign, ref.task, ref.runs)
+        stopped = False
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:   # gone meanwhile, or not ours to read
+                continue
+            if [arg.decode(errors="replace") for arg in argv[1:len(wanted) + 1]] == wanted:
+                try:   # the wrapper leads its own session: its group is the whole build
+                    os.killpg(int(proc.name), signal.SIGKILL)
+                    stopped = True
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return STOPPED if stopped else GONE
+
     def locate(self, job: str, queue_id: int, build: int, trigger: str) -> Fact:
         """A Jenkins build is not ours; a local one of an earlier cycle is gone."""
         if queue_id or build:
             return Fact(FOREIGN, message=f"in Jenkins (job {job}): reconcile it with "
                                          "--executor jenkins")
         return Fact(ABSENT)
+
+
+def _wrapper_args(db: str, campaign: str, task: str, runs) -> list[str]:
+    """The build wrapper's arguments that name its build (after the interpreter)."""
+    return ["-m", "ecaljenkins.cli.automation", "--db", db, "--campaign", campaign, "run",
+            "--task", task, "--runs", ",".join(map(str, runs))]
 
 
 def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs",

@@ -115,6 +115,10 @@ CASES = [
     (RC, ["pause", "-c", "c1", "--output", "/proc/no/jobs"], {}, 2,
      "cannot create the jobs folder"),
     (RC, ["resume", "-c", "c1"], {}, 2, "campaign 'c1' is not paused"),
+    # --- cancel -----------------------------------------------------------------------
+    (RC, ["cancel", "-c", "nope"], {}, 2, "campaign 'nope' does not exist"),
+    (RC, ["cancel", "-c", "c1", "--task", "t9"], {}, 2, "task 't9' is not in campaign 'c1'"),
+    (RC, ["cancel", "-c", "c1", "--to", "done"], {}, 2, "invalid choice"),
     # --- jobs -------------------------------------------------------------------------
     (RC, ["jobs", "-c", "nope"], {}, 2, "campaign 'nope' does not exist"),
     (RC, ["jobs", "-c", "c1", "--update"], {}, 2, "JENKINS_URL, JENKINS_USER, "
@@ -216,5 +220,5 @@ def test_the_table_covers_every_command_with_40_cases():
 
 COMMANDS = {RC: {"create", "list", "rtype-create", "rtype-update", "rtype-list", "inject",
                  "runs", "history", "status", "report", "reprocess", "pause", "resume",
-                 "jobs"},
+                 "cancel", "jobs"},
             AU: {"schedule", "jobctrl", "run"}}

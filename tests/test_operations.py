@@ -2,6 +2,7 @@
 pause/resume, cancel, runs --json details and history, against the real influxd."""
 
 import json
+from pathlib import Path
 
 from ecaljenkins.campaign import CONFIRM_ABOVE, RunCtrl
 from ecaljenkins.workflows import Workflow
@@ -124,3 +125,116 @@ def test_the_seeds_way_of_deactivating_still_works_beside_pause(run_cli, client)
     assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "b").code == 0
     assert run_cli("ecalrunctrl.py", "resume", "-c", "c1").code == 0
     assert ctrl.info().rtypes["all"].tasks == ("b", "a")
+
+
+def _in_flight_campaign(client, db, jenkins, clock):
+    """Campaign c1: tasks a and b over three runs, every build queued in Jenkins; the
+    first build of a started."""
+    from scheduling import add_jobs, jenkins_scheduler
+    ctrl = make_campaign(client, "c1", [Workflow("a", "x", max_retries=2), Workflow("b", "y")],
+                         make_runs(3))
+    jobs = add_jobs(jenkins, db, "c1", ["a", "b"])
+    jenkins_scheduler(client, clock).cycle()
+    first = jenkins.triggered(jobs["a"])[0]
+    number = jenkins.start(first.id)
+    return ctrl, jobs, number
+
+
+def test_cancel_stops_running_builds_and_dequeues_waiting_ones_in_jenkins(
+        client, db, jenkins, capsys):
+    from ecaljenkins.cli.runctrl import main
+    from scheduling import Clock, jenkins_scheduler, rows
+    clock = Clock()
+    ctrl, jobs, number = _in_flight_campaign(client, db, jenkins, clock)
+    assert main(["--db", db, "cancel", "-c", "c1", "--task", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "3 build(s) cancelled (2 dequeued, 1 stopped); 3 (run, task) set to failed" in out
+    assert jenkins.builds[(jobs["a"], number)].result == "ABORTED"
+    assert [item.cancelled for item in jenkins.triggered(jobs["a"])] == [False, True, True]
+    after = rows(ctrl, "a")
+    assert {r["status"] for r in after.values()} == {"failed"}
+    assert {r["reason"] for r in after.values()} == {"cancelled by writer"}
+    assert {r["attempt"] for r in after.values()} == {3}      # out of retries: not rebuilt
+    assert {r["status"] for r in rows(ctrl, "b").values()} == {"queued"}   # other task
+    clock.advance(3600)
+    report = jenkins_scheduler(client, clock).cycle()
+    assert [t.build.task for t in report.campaigns[0].triggered] == []
+    history = [e for e in json.loads(_history(main, db, capsys))["history"]
+               if e["what"] == "build"]
+    assert [(e["task"], e["status"], e["reason"]) for e in history] == [
+        ("a", "failed", "cancelled by writer")]
+
+
+def _history(main, db, capsys):
+    assert main(["--db", db, "history", "-c", "c1", "--run", str(R), "--json"]) == 0
+    return capsys.readouterr().out
+
+
+def test_cancel_to_new_gives_the_attempt_back_and_the_next_cycle_builds_again(
+        client, db, jenkins, capsys):
+    from ecaljenkins.cli.runctrl import main
+    from scheduling import Clock, jenkins_scheduler, rows
+    clock = Clock()
+    ctrl, jobs, _ = _in_flight_campaign(client, db, jenkins, clock)
+    assert main(["--db", db, "cancel", "-c", "c1", "--to", "new"]) == 0
+    assert "6 build(s) cancelled" in capsys.readouterr().out
+    for task in "ab":
+        assert {(r["status"], r["attempt"], r["queue_id"]) for r in rows(ctrl, task).values()} \
+            == {("new", 0, 0)}
+    report = jenkins_scheduler(client, clock).cycle()
+    assert len(report.campaigns[0].triggered) == 6
+    assert main(["--db", db, "cancel", "-c", "c1", "--task", "b", "--to", "new"]) == 0
+    assert "3 build(s) cancelled (3 dequeued)" in capsys.readouterr().out
+
+
+def test_cancel_leaves_the_rows_when_jenkins_fails(client, db, jenkins, capsys):
+    from ecaljenkins.cli.runctrl import main
+    from scheduling import Clock, rows
+    ctrl, jobs, _ = _in_flight_campaign(client, db, jenkins, Clock())
+    before = rows(ctrl, "a")
+    jenkins.fail("cancelItem", 500, times=None)
+    jenkins.fail("stop", 500, times=None)
+    assert main(["--db", db, "cancel", "-c", "c1", "--task", "a"]) == 1
+    captured = capsys.readouterr()
+    assert "0 build(s) cancelled; 0 (run, task) set to failed" in captured.out
+    assert captured.err.count("left as they are") == 3
+    assert rows(ctrl, "a") == before
+
+
+def test_cancel_kills_a_local_build_and_its_scheduler_goes_on(client, db, env, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from scheduling import rows
+    from fixtures.leaks import record_output, run_recorded
+    ctrl = make_campaign(client, "c1", [Workflow("a", f"touch {tmp_path}/started; sleep 120")],
+                         make_runs(1))
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "ecaljenkins.cli.automation", "schedule", "--executor", "local",
+         "--log-dir", str(tmp_path / "logs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rows(ctrl, "a")[R]["status"] == "running"
+        res = run_recorded([sys.executable, "-m", "ecaljenkins.cli.runctrl", "cancel", "-c", "c1",
+                            "--executor", "local"], env=None, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "1 build(s) cancelled (1 stopped); 1 (run, task) set to failed" in res.stdout
+        out, err = scheduler.communicate(timeout=30)   # its build is gone: the cycle ends
+        record_output(out, err)
+    finally:
+        scheduler.kill()
+        record_output(*scheduler.communicate())
+    row = rows(ctrl, "a")[R]
+    assert (row["status"], row["reason"]) == ("failed", "cancelled by writer")
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")
+                if b"sleep\x00120" in _read(p)]
+
+
+def _read(path):
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

@@ -2,7 +2,7 @@
 
 import sys
 
-from . import campaign, index, jobs, pause, reprocess, rtype, runs, status
+from . import campaign, cancel, index, jobs, pause, reprocess, rtype, runs, status
 from .common import make_parser, run_main
 
 DESCRIPTION = """Manage ECAL automation campaigns: create them, define run types and
@@ -10,7 +10,7 @@ their active tasks, inject runs, follow their status. Credentials come from
 ECAL_INFLUXDB_USER/ECAL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_TOKEN); the server
 from ECAL_INFLUXDB_URL."""
 
-GROUPS = [campaign, rtype, runs, status, reprocess, pause, jobs, index]
+GROUPS = [campaign, rtype, runs, status, reprocess, pause, cancel, jobs, index]
 
 
 def main(argv=None) -> int:
