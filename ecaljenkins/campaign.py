@@ -21,8 +21,9 @@ from .filters import Filter, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .registry import Run
-from .schema import (DETAIL_FIELDS, STATUSES, Point, Status, campaign_point, mark_point,
-                     new_run_point, rtype_point, run_point, runinfo_point, workflow_point)
+from .schema import (DETAIL_FIELDS, STATUSES, Point, Status, campaign_point, fetch_point,
+                     mark_point, new_run_point, rtype_point, run_point, runinfo_point,
+                     workflow_point)
 
 KINDS = ("rereco", "prompt")
 DEFAULT_RTYPE = "all"
@@ -188,10 +189,18 @@ class RunCtrl:
             return False
         return True
 
-    def create(self, kind: str = "rereco", description: str = "") -> Campaign:
-        """Create the campaign with the default run type ``all`` (global runs, no task)."""
+    def create(self, kind: str = "rereco", description: str = "",
+               start_run: int | None = None) -> Campaign:
+        """Create the campaign with the default run type ``all`` (global runs, no task).
+
+        ``start_run``: a prompt campaign fetches the runs from this one on (without
+        it, fetching starts after the first run injected).
+        """
         if kind not in KINDS:
             raise InputError(f"invalid campaign kind {kind!r}: use {' or '.join(KINDS)}")
+        if start_run is not None and kind != "prompt":
+            raise InputError("a start run is for prompt campaigns (--kind prompt): a rereco "
+                             "campaign gets its runs by inject")
         if len(description) > 1024 or "\n" in description:
             raise InputError("invalid description: one line of at most 1024 characters")
         if self.exists():
@@ -202,8 +211,26 @@ class RunCtrl:
             campaign_point(self.campaign, kind, description, _user(self.influx), now),
             self._rtype_point(DEFAULT_RTYPE, list(DEFAULT_FILTERS), (), "create", now),
             # a new campaign has its low-water mark from the start: the scheduler keeps it
-            mark_point(self.campaign, 0, 0, 0, 0)])
+            mark_point(self.campaign, 0, 0, 0, 0),
+            *([fetch_point(self.campaign, int(start_run) - 1, ())]
+              if start_run is not None else [])])
         return self.info()
+
+    def fetch_cursor(self) -> tuple[int | None, list[int]]:
+        """(every run up to this one is handled, runs after it seen open) of a prompt
+        campaign's fetching (one request). Before its first fetch: its highest run, or
+        None when it has none yet."""
+        found = {series.name: list(series.dicts()) for series in self.influx.query(
+            f"SELECT after, open FROM fetch WHERE {self._where}; "
+            f"SELECT last(fill) FROM runinfo WHERE {self._where}")}
+        if found.get("fetch"):
+            row = found["fetch"][-1]
+            return row["after"], [int(r) for r in (row.get("open") or "").split(",") if r]
+        highest = found.get("runinfo")
+        return (highest[0]["time"] if highest else None), []
+
+    def set_fetch_cursor(self, after: int, open_runs: Iterable[int]) -> None:
+        self.influx.write([fetch_point(self.campaign, after, open_runs)])
 
     def _rtype_point(self, rtype: str, filters: list[str], tasks, event: str, now: int,
                      added=(), removed=()) -> Point:

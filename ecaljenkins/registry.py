@@ -32,6 +32,8 @@ from .settings import Settings, current
 
 #: the run catalogue shipped with the package, the registry when none is configured
 BUNDLED_CATALOGUE = shipped("data", "runs.csv")
+#: ``ECAL_RUN_REGISTRY`` naming the bundled catalogue on purpose
+BUNDLED = "bundled"
 REQUIRED_COLUMNS = ("run_number", "fill_number", "era", "sequence", "start_time", "end_time")
 #: columns kept as text even when they look like numbers (an era could be "2022")
 _TEXT_COLUMNS = frozenset(("era", "sequence", "start_time", "end_time"))
@@ -623,22 +625,31 @@ class OmsRegistry(Registry):
 
 # --- choosing a backend ---------------------------------------------------------------
 
-def open_registry(spec: str | None = None, settings: Settings | None = None) -> Registry:
+def open_registry(spec: str | None = None, settings: Settings | None = None,
+                  chosen: bool = False) -> Registry:
     """The registry named by ``spec``, else by ``$ECAL_RUN_REGISTRY``, else the bundled
-    catalogue: ``oms`` for CMS OMS, or a path ending in ``.csv``/``.json``."""
+    catalogue: ``oms`` for CMS OMS, a path ending in ``.csv``/``.json``, or ``bundled``.
+
+    ``chosen``: the registry must be named (what a prompt campaign fetches from in
+    production must never silently be the demo catalogue): ConfigError otherwise.
+    """
     origin = ""
     if not spec:
         settings = current(settings)
         spec = settings.run_registry
         origin = " (from ECAL_RUN_REGISTRY)"
-    if not spec:
+    if not spec and chosen:
+        raise ConfigError("no run registry chosen: set ECAL_RUN_REGISTRY to oms (CMS OMS), the "
+                          f"path of a .csv/.json run catalogue, or {BUNDLED!r} for the demo "
+                          "catalogue shipped with ecaljenkins")
+    if not spec or spec == BUNDLED:
         return CatalogRegistry(BUNDLED_CATALOGUE)
     if spec == "oms":
         return OmsRegistry(settings=settings)
     if spec.lower().endswith((".csv", ".json")):
         return CatalogRegistry(Path(spec).expanduser())
-    raise ConfigError(f"unknown run registry {spec!r}{origin}: use 'oms' or the path of a "
-                      ".csv or .json run catalogue")
+    raise ConfigError(f"unknown run registry {spec!r}{origin}: use 'oms', the path of a "
+                      f".csv or .json run catalogue, or {BUNDLED!r}")
 
 
 # --- run numbers typed by users ------------------------------------------------

@@ -1,7 +1,7 @@
 """The InfluxDB layout of docs/schema.md: the only place points are built.
 
 One builder per measurement (``campaign``, ``rtype``, ``workflow``, ``run``,
-``runinfo``, ``job``, ``lock``), the field lists the readers select, and the
+``runinfo``, ``job``, ``fetch``, ``lock``), the field lists the readers select, and the
 statuses of a (run, task) as one type. A :class:`Point` is this project's own:
 an immutable record that encodes itself to line protocol. Owning the encoder
 keeps influxdb-client (about 0.2 s of import) out of every command, and out of
@@ -203,6 +203,14 @@ def runinfo_point(campaign: str, run: int, fill: int, era: str, rtypes: Iterable
     return Point("runinfo", (("campaign", campaign),),
                  {"fill": int(fill), "era": era, "rtypes": ",".join(rtypes),
                   "meta": json.dumps(meta, sort_keys=True, default=str)}, int(run))
+
+
+def fetch_point(campaign: str, after: int, open_runs: Iterable[int]) -> Point:
+    """Where a prompt campaign's fetching stands: every run up to ``after`` is handled;
+    ``open_runs``, after it, were still open at the last fetch. One point per campaign,
+    at time 0: each fetch overwrites it."""
+    return Point("fetch", (("campaign", campaign),),
+                 {"after": int(after), "open": ",".join(map(str, open_runs))}, 0)
 
 
 # --- events and the lease -------------------------------------------------------------

@@ -65,7 +65,7 @@ class Settings:
     | `ECAL_INFLUXDB_DB` | database when `--db` is not given |
     | `ECAL_INFLUXDB_TIMEOUT` | seconds to wait for an answer of InfluxDB (default 60) |
     | `ECAL_REPORT_RETRY` | seconds a build (`run`, `jobctrl`) keeps retrying an unreachable or failing InfluxDB, with back-off, before giving up (default 300) |
-    | `ECAL_RUN_REGISTRY` | run registry: a `.csv`/`.json` catalogue path, or `oms` (default: the bundled catalogue) |
+    | `ECAL_RUN_REGISTRY` | run registry: a `.csv`/`.json` catalogue path, `oms`, or `bundled` (default: the bundled catalogue, except for the runs a prompt campaign fetches, where it must be chosen) |
     | `ECAL_OMS_URL`, `ECAL_OMS_CLIENT_ID`, `ECAL_OMS_CLIENT_SECRET` | CMS OMS API and its CERN SSO client credentials |
     | `ECAL_OMS_TOKEN_URL` | the CERN SSO token endpoint the OMS client credentials are exchanged at (default CERN's API-access endpoint, `https://auth.cern.ch/auth/realms/cern/api-access/token`) |
     | `ECAL_OMS_AUDIENCE` | the audience the OMS token is asked for: the SSO application of the OMS instance (default `cmsoms-prod`, the production OMS) |

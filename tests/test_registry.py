@@ -256,6 +256,9 @@ def test_catalogue_is_read_once(tmp_path):
 def test_open_registry_defaults_to_the_bundled_catalogue():
     registry = open_registry(settings=Settings())
     assert isinstance(registry, CatalogRegistry) and registry.path == BUNDLED_CATALOGUE
+    assert open_registry(settings=Settings(run_registry="bundled")).path == BUNDLED_CATALOGUE
+    with pytest.raises(ConfigError, match="no run registry chosen: set ECAL_RUN_REGISTRY"):
+        open_registry(settings=Settings(), chosen=True)
 
 
 def test_open_registry_follows_the_settings(tmp_path):
@@ -265,7 +268,7 @@ def test_open_registry_follows_the_settings(tmp_path):
     assert open_registry(str(BUNDLED_CATALOGUE), mine).path == BUNDLED_CATALOGUE
     assert isinstance(open_registry(settings=replace(OMS, run_registry="oms")), OmsRegistry)
     with pytest.raises(ConfigError, match=r"unknown run registry 'runs.txt' \(from "
-                                          r"ECAL_RUN_REGISTRY\): use 'oms' or"):
+                                          r"ECAL_RUN_REGISTRY\): use 'oms', the path"):
         open_registry(settings=Settings(run_registry="runs.txt"))
     with pytest.raises(ConfigError, match=r"unknown run registry 'omss': use 'oms'"):
         open_registry("omss")

@@ -1,6 +1,7 @@
 """``create`` and ``list``: campaigns of a database."""
 
 from ..campaign import KINDS, list_campaigns, run_counts
+from ..registry import parse_run
 from .common import influx, print_json, print_table, runctrl, subcommand
 
 
@@ -10,14 +11,27 @@ def register(sub) -> None:
                    help="rereco: runs are injected; prompt: runs are fetched from the "
                         "registry as they arrive (default: rereco)")
     p.add_argument("--description", default="", help="one line saying what it is for")
+    p.add_argument("--start-run", metavar="RUN",
+                   help="prompt: fetch the runs from this one on (default: after the first "
+                        "run you inject)")
     p = subcommand(sub, "list", list_, "list the campaigns of the database")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def create(args) -> None:
-    camp = runctrl(args).create(args.kind, args.description)
+    start = parse_run(args.start_run) if args.start_run is not None else None
+    camp = runctrl(args).create(args.kind, args.description, start)
     print(f"created {camp.kind} campaign {camp.name!r} in database {args.db or 'default'!r} "
           f"with run type 'all' (global runs, no task yet)")
+    if camp.kind != "prompt":
+        return
+    if start is None:
+        print("each schedule cycle fetches its closed runs from the run registry "
+              "(ECAL_RUN_REGISTRY) after the first run injected: inject it (inject --runs R), "
+              "or create the campaign with --start-run R")
+    else:
+        print(f"each schedule cycle fetches its runs from {start} on from the run registry "
+              "(ECAL_RUN_REGISTRY), as they close")
 
 
 def list_(args) -> None:

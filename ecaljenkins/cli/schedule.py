@@ -107,10 +107,12 @@ def _print_cycle(report: CampaignReport) -> None:
 
 def _print_plan(report: CampaignReport, verbose: bool) -> None:
     plan = report.plan
-    when = utc(plan.now) if plan else ""
-    print(f"campaign {report.campaign!r} ({report.kind}), dry run at {when}:")
+    when = f" at {utc(plan.now)}" if plan else ""
+    print(f"campaign {report.campaign!r} ({report.kind}), dry run{when}:")
     if report.kind == "prompt":
-        print(f"  {report.fetched} new run(s) in the registry would be fetched")
+        print(f"  {report.fetched} new run(s) in the registry would be fetched"
+              if report.fetched is not None else
+              "  new runs in the registry: unknown (fetching failed, see the error below)")
     if plan is None:
         return
     if report.since:

@@ -97,7 +97,11 @@ class Scheduler:
                 f"campaign {camp.name!r} has no low-water mark: every run was read; "
                 f"'ecalrunctrl.py --db {self.influx.db} index --rebuild' creates it")
         if camp.kind == "prompt":
-            state = fetch(self.influx, self._open_registry, state, report, self.dry_run)
+            try:
+                state = fetch(self.influx, self._open_registry, state, report, self.dry_run)
+            except EcalError as err:   # the runs already there are still scheduled
+                report.fetched = None
+                report.errors.append(f"campaign {camp.name!r}: fetching new runs: {err}")
         now = self.clock()
         relaunches = [] if self.dry_run else reconcile(self.influx, self.executor, state,
                                                         report, now, self.grace)
@@ -128,5 +132,5 @@ class Scheduler:
     def _open_registry(self):
         if self._registry is None:
             from ..registry import open_registry   # only prompt campaigns need it
-            self._registry = open_registry()
+            self._registry = open_registry(chosen=True)
         return self._registry

@@ -31,8 +31,9 @@ class CampaignReport:
     triggered: list[Triggered] = field(default_factory=list)
     #: reconciliation outcomes: new status -> number of (run, task)
     reconciled: Counter = field(default_factory=Counter)
-    #: new runs of a prompt campaign injected (or, in a dry run, available)
-    fetched: int = 0
+    #: new runs of a prompt campaign injected (or, in a dry run, that would be);
+    #: None when the run registry failed
+    fetched: int | None = 0
     #: the first run read: the rows below are settled (docs/schema.md, the low-water mark)
     since: int = 0
     #: the first run of the fill/era group of ``since``
