@@ -269,8 +269,7 @@ def lowerings(points: Iterable[Point]) -> list[Point]:
             run = 0
         else:
             continue
-        campaign = point.tags[0][1] if point.tags[0][0] == "campaign" else dict(
-            point.tags).get("campaign")
+        campaign = next((value for key, value in point.tags if key == "campaign"), None)
         if campaign and (campaign not in lowest or run < lowest[campaign]):
             lowest[campaign] = run
     return [lowered_point(campaign, run) for campaign, run in lowest.items()]

@@ -181,12 +181,13 @@ def test_a_campaign_without_mark_is_read_whole_until_index_rebuild(client, influ
 
 
 def test_every_write_request_carries_the_lowering_of_its_own_points(client):
-    from ecaljenkins.schema import new_run_point, rtype_point, runinfo_point
+    from ecaljenkins.schema import Point, new_run_point, rtype_point, runinfo_point
     points = [new_run_point("a", "t", 300, 1, "E", 0.0), new_run_point("b", "t", 200, 1, "E", 0.0),
               new_run_point("a", "t", 100, 1, "E", 0.0), runinfo_point("a", 50, 1, "E", [], {}),
               rtype_point("b", "all", [], [], "update", "u", 1)]
     assert client.write(points, batch=2) == 3
     client.write(["run,campaign=a,task=t status=\"new\" 10"])   # strings: as they are
+    client.write([Point("run", (), {"status": "new"}, 5)])   # no campaign: nothing lowered
     client.write([new_run_point("a", "t", 20, 1, "E", 0.0)], lower_marks=False)
     lowered = [(row["campaign"], row["run"]) for row in client.select(
         "SELECT campaign, run FROM lowered")]
