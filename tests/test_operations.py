@@ -108,6 +108,12 @@ def test_pause_and_resume_remember_which_run_type_had_which_task(client, db, jen
     assert main(["--db", db, "resume", "-c", "c1"]) == 2
     assert "is not paused: nothing to resume" in capsys.readouterr().err
     assert dump(influxd, db) == before
+    # the history of a run says who paused and resumed its tasks, and when
+    assert main(["--db", db, "history", "-c", "c1", "--run", str(R), "--json"]) == 0
+    changes = [(e["event"], e["removed"], e["added"], e["user"])
+               for e in json.loads(capsys.readouterr().out)["history"] if e["what"] == "config"]
+    assert changes == [("update", [], ["a", "b"], "writer"), ("pause", ["a", "b"], [], "writer"),
+                       ("resume", [], ["a", "b"], "writer")]
 
 
 def test_the_seeds_way_of_deactivating_still_works_beside_pause(run_cli, client):
