@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .errors import AlreadyExists, InputError, NotFound, TooManyRuns
-from .filters import Filter, matches_all, parse_all
+from .filters import Filter, checked, matches_all, parse_all
 from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
-from .registry import Run
+from .registry import Registry, Run, open_registry
 from .schema import (DETAIL_FIELDS, STATUSES, Point, Status, campaign_point, fetch_point,
                      mark_point, new_run_point, rtype_point, run_point, runinfo_point,
                      workflow_point)
@@ -94,6 +94,8 @@ class RtypeChange:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     backfilled: int = 0
+    #: tasks whose workflow definition was recorded again because it changed
+    refreshed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -136,6 +138,10 @@ def _build(campaign_row: dict, rtypes: dict, workflows: dict) -> Campaign:
     camp.workflows = {task: row["definition"] for (cname, task), row in workflows.items()
                       if cname == name}
     return camp
+
+
+def _tasks_by_rtype(camp: Campaign) -> dict[str, tuple[str, ...]]:
+    return {name: rt.tasks for name, rt in camp.rtypes.items()}
 
 
 def list_campaigns(influx: Influx) -> list[Campaign]:
@@ -203,9 +209,14 @@ class RunCtrl:
                              "campaign gets its runs by inject")
         if len(description) > 1024 or "\n" in description:
             raise InputError("invalid description: one line of at most 1024 characters")
-        if self.exists():
+        same = [c.name for c in list_campaigns(self.influx)
+                if c.name.lower() == self.campaign.lower()]
+        if same:
             raise AlreadyExists(f"campaign {self.campaign!r} already exists in database "
-                                f"{self.influx.db!r}")
+                                f"{self.influx.db!r}" if same[0] == self.campaign else
+                                f"campaign {same[0]!r} already exists in database "
+                                f"{self.influx.db!r}: names differing only by case are "
+                                f"refused ({self.campaign!r})")
         now = time.time_ns()
         self.influx.write([
             campaign_point(self.campaign, kind, description, _user(self.influx), now),
@@ -246,18 +257,25 @@ class RunCtrl:
         return workflow_point(self.campaign, task, definition, _user(self.influx), now)
 
     def create_rtype(self, rtype: str, filters: list[str], tasks: Iterable[str] = (),
-                     definitions: dict | None = None) -> Campaign:
+                     definitions: dict | None = None, registry: Registry | None = None,
+                     allow_undefined: bool = False) -> Campaign:
         """Add a run type; ``definitions`` maps task -> workflow JSON to record.
 
-        The campaign only: :func:`ecaljenkins.jobsync.create_rtype` is ``rtype-create``.
+        The filters are held to the attributes of ``registry`` (default: the
+        configured one); a task depending on a task active nowhere is refused
+        unless ``allow_undefined``. The campaign only:
+        :func:`ecaljenkins.jobsync.create_rtype` is ``rtype-create``.
         """
         check_name(rtype, "run type")
         tasks = [check_name(t, "task") for t in dict.fromkeys(tasks)]
-        parsed = parse_all(filters)
         camp = self.info()
         if rtype in camp.rtypes:
             raise AlreadyExists(f"run type {rtype!r} already exists in campaign "
                                 f"{self.campaign!r}")
+        parsed = checked(filters, (registry or open_registry()).attributes())
+        if not allow_undefined:
+            self._check_dependencies(camp, {**_tasks_by_rtype(camp), rtype: tasks}, tasks,
+                                     definitions or {})
         now = time.time_ns()
         self.influx.write([self._rtype_point(rtype, [f.text for f in parsed], tasks, "create",
                                              now, added=tasks),
@@ -266,14 +284,15 @@ class RunCtrl:
 
     def update_rtype(self, rtype: str, add: Iterable[str] = (), remove: Iterable[str] = (),
                      filters: list[str] | None = None, backfill: bool = False,
-                     definitions: dict | None = None, refresh: Iterable[str] = ()
+                     definitions: dict | None = None, refresh: Iterable[str] = (),
+                     registry: Registry | None = None, allow_undefined: bool = False
                      ) -> RtypeChange:
         """Add/remove active tasks, replace the filters, record workflow definitions.
 
         Added tasks apply to runs injected from now on; with ``backfill`` the runs
         already in the campaign that match the run type get them too (status new).
         ``refresh`` re-records the definition of already active tasks on purpose.
-        This changes the campaign only: :func:`ecaljenkins.jobsync.update_rtype` also
+        Filters and dependencies are checked as by :meth:`create_rtype`. This changes the campaign only: :func:`ecaljenkins.jobsync.update_rtype` also
         takes the definitions from the catalogue and keeps the Jenkins jobs in step.
         """
         check_name(rtype, "run type")
@@ -282,7 +301,8 @@ class RunCtrl:
         both = set(add) & set(remove)
         if both:
             raise InputError(f"task {sorted(both)[0]!r} is both added and removed")
-        parsed = parse_all(filters) if filters is not None else None
+        parsed = (checked(filters, (registry or open_registry()).attributes())
+                  if filters is not None else None)
         camp = self.info()
         current = camp.rtype(rtype)
         missing = [t for t in remove if t not in current.tasks]
@@ -295,6 +315,9 @@ class RunCtrl:
                              removed=remove,
                              unchanged=[t for t in add if t in current.tasks])
         tasks = [t for t in current.tasks if t not in remove] + change.added
+        if not allow_undefined:
+            self._check_dependencies(camp, {**_tasks_by_rtype(camp), rtype: tasks},
+                                     change.added, definitions)
         new_filters = parsed if parsed is not None else list(current.filters)
         now = time.time_ns()
         points = [self._rtype_point(rtype, [f.text for f in new_filters], tasks, "update", now,
@@ -361,6 +384,22 @@ class RunCtrl:
             elif row.get("event") == "resume":
                 pending.pop(row["rtype"], None)
         return {name: tasks for name, tasks in pending.items() if name in camp.rtypes}
+
+    def _check_dependencies(self, camp: Campaign, tasks_by_rtype: dict, added,
+                            definitions: dict) -> None:
+        """Refuse an added task whose ``depends_on`` names a task that will be active in
+        no run type: its runs would wait forever."""
+        active = {task for tasks in tasks_by_rtype.values() for task in tasks}
+        for task in added:
+            definition = definitions.get(task) or camp.workflows.get(task)
+            if definition is None:
+                continue
+            for dep in json.loads(definition).get("depends_on") or ():
+                if dep not in active:
+                    raise InputError(
+                        f"task {task!r} depends on {dep!r}, active in no run type of campaign "
+                        f"{self.campaign!r}: its runs would wait forever (add {dep!r} too, or "
+                        "give --allow-undefined if it comes later)")
 
     def _task_keys(self) -> set[tuple[int, str]]:
         """Every (run, task) the campaign holds a row for: one query."""

@@ -4,6 +4,13 @@ A run type selects runs with filters such as ``sequence == GLOBAL-RUN``,
 ``fill >= 8000``, ``era ~ ^Run2022[CD]$`` or ``l1_menu in a,b``; several
 filters are AND-ed. Filters are stored as their text, so a campaign's history
 shows exactly what the user typed.
+
+The grammar is ``ATTRIBUTE OP VALUE``: the operator is a token (``==``, ``!=``,
+``<=``, ``>=``, ``<``, ``>``, ``~``, ``in``), a value is quoted (``'a b'``,
+``"x"``) or a bare word holding no operator character (``=<>!~``), so a
+doubled or swapped sign (``>==``, ``=<``) is an error instead of part of the
+value. :func:`check_against` then holds the attribute to the registry's known
+attributes and the value to the attribute's type.
 """
 
 from __future__ import annotations
@@ -13,12 +20,16 @@ import re
 from dataclasses import dataclass
 
 from .errors import InputError
-from .names import as_int
+from .names import as_int, did_you_mean
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "~", "in")
-_FILTER_RE = re.compile(
-    r"^\s*(?P<attr>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>==|!=|<=|>=|<|>|~|\bin\b)\s*(?P<value>.*?)\s*$")
-
+#: sign sequences users type for an operator that is not one
+_MISTYPED = {"=": "==", "=<": "<=", "=>": ">=", "=!": "!=", "<>": "!=", "=~": "~"}
+_ATTR_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+_SIGNS_RE = re.compile(r"\s*([=<>!~]+|in\b)")
+_VALUE_RE = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)"|([^\s'",=<>!~]+))""")
+_COMMA_RE = re.compile(r"\s*,")
+_MAX_LENGTH = 256
 
 #: decimal number text with a fraction or an exponent (no "nan", "inf" or "1_0.5")
 _FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -37,13 +48,6 @@ def scalar(text: str):
     if number is not None:
         return number
     return float(text) if _FLOAT_RE.fullmatch(text) else text
-
-
-def _coerce(text: str):
-    """A filter value: quoted text as it is (quotes stripped), else :func:`scalar`."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return scalar(text)
 
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -66,6 +70,41 @@ def _compare(actual, wanted, op: str) -> bool:
     return _OPS[op](actual, wanted)
 
 
+def kind_of(value) -> str:
+    """``bool``, ``number`` or ``text``: the kinds a filter value and a run attribute have."""
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else "text"
+
+
+class _Scanner:
+    """Left-to-right reading of one filter text, each error naming what was expected."""
+
+    def __init__(self, text: str):
+        self.text, self.at = text, 0
+
+    def take(self, pattern: re.Pattern):
+        match = pattern.match(self.text, self.at)
+        if match:
+            self.at = match.end()
+        return match
+
+    def fail(self, why: str):
+        raise InputError(f"invalid filter {self.text!r}: {why}")
+
+    def value(self):
+        """One value: (text as typed, value); quoted text stays text."""
+        match = self.take(_VALUE_RE)
+        if not match:
+            rest = self.text[self.at:].strip()
+            self.fail(f"a value is expected after the operator, not {rest[:20]!r}" if rest
+                      else "a value is expected after the operator")
+        if match[3] is not None:
+            return match[3], scalar(match[3])
+        text = match[1] if match[1] is not None else match[2]
+        return match[0].strip(), text
+
+
 @dataclass(frozen=True)
 class Filter:
     """One ``attr OP value`` condition over a run's attributes."""
@@ -77,24 +116,40 @@ class Filter:
 
     @classmethod
     def parse(cls, text: str) -> "Filter":
-        match = _FILTER_RE.match(text or "")
-        if not match or not match["value"] or "\n" in text or len(text) > 256:
-            raise InputError(f"invalid filter {text!r}: expected 'ATTRIBUTE OP VALUE' with OP "
-                             f"one of {', '.join(OPERATORS)}")
-        attr, op, raw = match["attr"], match["op"], match["value"]
+        if not isinstance(text, str) or "\n" in text or len(text) > _MAX_LENGTH:
+            raise InputError(f"invalid filter {text!r}: expected one line of at most "
+                             f"{_MAX_LENGTH} characters, 'ATTRIBUTE OP VALUE'")
+        scan = _Scanner(text)
+        attr = scan.take(_ATTR_RE)
+        if not attr:
+            scan.fail(f"expected 'ATTRIBUTE OP VALUE' with OP one of {', '.join(OPERATORS)}")
+        signs = scan.take(_SIGNS_RE)
+        op = signs[1] if signs else None
+        if op not in OPERATORS:
+            meant = _MISTYPED.get(op) or next((o for o in OPERATORS[:4] if op and
+                                               op.startswith(o)), None)
+            hint = f" (did you mean '{meant}'?)" if meant else ""
+            scan.fail(f"{'no' if op is None else repr(op) + ' is not an'} operator after "
+                      f"{attr[1]!r}{hint}; use one of {', '.join(OPERATORS)}")
+        typed, value = scan.value()
+        raws, values = [typed], [value]
+        while op == "in" and scan.take(_COMMA_RE):
+            typed, value = scan.value()
+            raws.append(typed)
+            values.append(value)
+        rest = text[scan.at:].strip()
+        if rest:
+            scan.fail(f"unexpected {rest[:20]!r} after the value (quote a value holding "
+                      "spaces or any of = < > ! ~)")
+        raw = ",".join(raws)
         if op == "in":
-            items = [_coerce(v.strip()) for v in raw.split(",")]
-            if any(v == "" for v in items):
-                raise InputError(f"invalid filter {text!r}: empty value in list")
-            value = tuple(items)
+            value = tuple(values)
         elif op == "~":
             try:
-                value = re.compile(raw)
+                value = re.compile(values[0])
             except re.error as exc:
-                raise InputError(f"invalid filter {text!r}: bad regular expression ({exc})")
-        else:
-            value = _coerce(raw)
-        return cls(f"{attr} {op} {raw}", attr, op, value)
+                scan.fail(f"bad regular expression ({exc})")
+        return cls(f"{attr[1]} {op} {raw}", attr[1], op, value)
 
     def matches(self, run) -> bool:
         """True if ``run`` (anything with ``get(attr)``) satisfies the condition."""
@@ -105,9 +160,40 @@ class Filter:
             return actual is not None and self.value.search(str(actual)) is not None
         return _compare(actual, self.value, self.op)
 
+    def check_against(self, attributes: dict[str, str]) -> None:
+        """Refuse an attribute the registry does not know, or a value not of its type.
+
+        ``attributes`` maps each known attribute to ``bool``, ``number`` or ``text``
+        (:meth:`ecaljenkins.registry.Registry.attributes`). A regular expression
+        (``~``) is matched against the text of any attribute.
+        """
+        if self.attr not in attributes:
+            raise InputError(f"invalid filter {self.text!r}: unknown attribute {self.attr!r}"
+                             + did_you_mean(self.attr, attributes)
+                             + f"; the run registry knows {', '.join(sorted(attributes))}")
+        kind = attributes[self.attr]
+        if self.op == "~":
+            return
+        if kind == "bool" and self.op not in ("==", "!=", "in"):
+            raise InputError(f"invalid filter {self.text!r}: {self.attr!r} is true or false, "
+                             f"use == or !=")
+        for value in self.value if self.op == "in" else (self.value,):
+            if kind_of(value) != kind:
+                hint = " (quote it to compare text)" if kind == "text" else ""
+                raise InputError(f"invalid filter {self.text!r}: {self.attr!r} is {kind}, "
+                                 f"not {kind_of(value)} ({value!r}){hint}")
+
 
 def parse_all(texts) -> list[Filter]:
     return [Filter.parse(t) for t in texts or ()]
+
+
+def checked(texts, attributes: dict[str, str]) -> list[Filter]:
+    """Filters typed by a user: parsed, and held to the registry's ``attributes``."""
+    filters = parse_all(texts)
+    for item in filters:
+        item.check_against(attributes)
+    return filters
 
 
 def matches_all(filters, run) -> bool:

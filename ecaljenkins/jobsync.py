@@ -21,8 +21,9 @@ from pathlib import Path
 
 from . import jenkins_server, jobs
 from .campaign import Campaign, RtypeChange, RunCtrl, list_campaigns
-from .errors import ConfigError, InputError, JenkinsError
-from .names import did_you_mean, job_name
+from .errors import ConfigError, InputError, JenkinsError, NotFound
+from .names import check_name, did_you_mean, job_name
+from .registry import open_registry
 from .settings import Settings, current
 from .workflows import Workflow, load_catalogue
 
@@ -48,22 +49,31 @@ def recorded_workflows(camp: Campaign) -> dict[str, Workflow]:
     return {task: Workflow.from_json(text) for task, text in camp.workflows.items()}
 
 
-def catalogue_definitions(tasks, catalogue: dict[str, Workflow]) -> tuple[dict, list[str]]:
-    """({task: definition JSON} for the known tasks, warnings for the unknown ones).
+def catalogue_definitions(tasks, catalogue: dict[str, Workflow], recorded=(),
+                          allow_undefined: bool = False) -> tuple[dict, list[str]]:
+    """({task: definition JSON} of the tasks the catalogue defines, warnings).
 
     A definition with a git repository is recorded pinned to the commit its
     branch or tag points to now (``git ls-remote``), so the campaign's job keeps
     checking out that code; asked before the campaign changes, so an unreachable
     repository leaves it as it was.
+
+    A task neither in the catalogue nor ``recorded`` in the campaign would stay
+    ``new`` forever: NotFound (with the closest name), or with ``allow_undefined``
+    a warning, for a workflow defined later.
     """
     definitions, warnings = {}, []
     for task in tasks:
         if task in catalogue:
             definitions[task] = catalogue[task].pinned().to_json()
-        else:
+        elif task not in recorded:
+            hint = did_you_mean(task, catalogue)
+            if not allow_undefined:
+                raise NotFound(f"task {task!r} has no workflow definition in the catalogue "
+                               f"nor in the campaign{hint} (give --allow-undefined if its "
+                               "workflow is defined later)")
             warnings.append(f"task {task!r} has no workflow definition in the catalogue"
-                            + did_you_mean(task, catalogue)
-                            + ": it is recorded, but gets no Jenkins job")
+                            + hint + ": it is recorded, but gets no Jenkins job")
     return definitions, warnings
 
 
@@ -164,11 +174,13 @@ def render_all(influx, campaign: str | None = None, output: str | None = None,
 
 
 def add_definitions(tasks, workflows_path: str | None = None,
-                    settings: Settings | None = None) -> tuple[dict, list[str]]:
+                    settings: Settings | None = None, recorded=(),
+                    allow_undefined: bool = False) -> tuple[dict, list[str]]:
     """Load the catalogue and return the definitions to record for ``tasks``."""
     if not tasks:
         return {}, []
-    return catalogue_definitions(tasks, load_catalogue(workflows_path, settings))
+    return catalogue_definitions(tasks, load_catalogue(workflows_path, settings), recorded,
+                                 allow_undefined)
 
 
 # --- run types and their jobs, in step --------------------------------------------------
@@ -186,19 +198,26 @@ class RtypeResult:
 
 def create_rtype(ctrl: RunCtrl, rtype: str, filters: list[str], tasks=(),
                  workflows: str | None = None, output: str | None = None,
-                 settings: Settings | None = None) -> RtypeResult:
+                 settings: Settings | None = None, allow_undefined: bool = False
+                 ) -> RtypeResult:
     """Add a run type with its active tasks, and keep the campaign's jobs in step.
 
     The jobs folder and Jenkins settings are checked first (a bad ``JENKINS_URL``
     leaves the database unchanged); the tasks' definitions are taken from the
     catalogue (``workflows``, else ``$ECAL_WORKFLOWS``) and recorded with them.
+    A task defined nowhere, or depending on a task active nowhere, is refused
+    unless ``allow_undefined``.
     """
     settings = current(settings)
-    tasks = list(dict.fromkeys(tasks))
+    check_name(rtype, "run type")
+    tasks = [check_name(t, "task") for t in dict.fromkeys(tasks)]
     push = preflight(output, settings) if tasks else False
-    before = ctrl.info().active_tasks
-    definitions, warnings = add_definitions(tasks, workflows, settings)
-    ctrl.create_rtype(rtype, filters, tasks, definitions)
+    camp = ctrl.info()
+    before = camp.active_tasks
+    definitions, warnings = add_definitions(tasks, workflows, settings, camp.workflows,
+                                            allow_undefined)
+    ctrl.create_rtype(rtype, filters, tasks, definitions, open_registry(settings=settings),
+                      allow_undefined)
     result = RtypeResult(RtypeChange(added=tasks), warnings)
     if tasks:
         result.jobs = sync(ctrl, before, output, push, settings)
@@ -208,26 +227,42 @@ def create_rtype(ctrl: RunCtrl, rtype: str, filters: list[str], tasks=(),
 def update_rtype(ctrl: RunCtrl, rtype: str, add=(), remove=(),
                  filters: list[str] | None = None, backfill: bool = False,
                  refresh: bool = False, workflows: str | None = None,
-                 output: str | None = None, settings: Settings | None = None) -> RtypeResult:
+                 output: str | None = None, settings: Settings | None = None,
+                 allow_undefined: bool = False) -> RtypeResult:
     """Change a run type's active tasks or filters, and keep the campaign's jobs in step.
 
     ``refresh`` records the catalogue's current definition of the run type's
-    tasks again. Checks come first, as in :func:`create_rtype`; tasks no longer
-    active anywhere get their job disabled.
+    tasks whose definition changed (``change.refreshed``); when that and nothing
+    else is asked and no definition changed, nothing is written. Checks come
+    first, as in :func:`create_rtype`; tasks no longer active anywhere get their
+    job disabled.
     """
-    add, remove = list(add), list(remove)
+    check_name(rtype, "run type")
+    add, remove = [check_name(t, "task") for t in add], [check_name(t, "task") for t in remove]
     if not (add or remove or filters or refresh):
         raise InputError("nothing to do: give --add, --remove, --filter or --refresh")
     settings = current(settings)
     push = preflight(output, settings) if add or remove or refresh else False
     camp = ctrl.info()
-    refreshed = list(camp.rtype(rtype).tasks) if refresh else []
-    definitions, warnings = add_definitions(add + refreshed, workflows, settings)
-    change = ctrl.update_rtype(rtype, add, remove, filters, backfill, definitions, refreshed)
+    current_tasks = list(camp.rtype(rtype).tasks)
+    catalogue = load_catalogue(workflows, settings) if add or refresh else {}
+    # a task both added and removed is RunCtrl.update_rtype's error, not an unknown task
+    definitions, warnings = catalogue_definitions([t for t in add if t not in remove],
+                                                  catalogue, camp.workflows, allow_undefined)
+    latest = {task: catalogue[task].pinned().to_json() for task in current_tasks
+              if refresh and task in catalogue}
+    refreshed = [task for task, text in latest.items() if text != camp.workflows.get(task)]
+    definitions.update((task, latest[task]) for task in refreshed)
+    if not (add or remove or filters or refreshed):
+        return RtypeResult(RtypeChange(), warnings)
+    change = ctrl.update_rtype(rtype, add, remove, filters, backfill, definitions, refreshed,
+                               open_registry(settings=settings) if filters else None,
+                               allow_undefined)
+    change.refreshed = refreshed
     warnings += [f"task {task!r} was already active in run type {rtype!r}"
                  for task in change.unchanged]
     result = RtypeResult(change, warnings)
-    if change.added or change.removed or refresh:
+    if change.added or change.removed or refreshed:
         result.jobs = sync(ctrl, camp.active_tasks, output, push, settings)
     return result
 

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from .errors import ConfigError, InputError, NotFound, RegistryError
-from .filters import scalar
+from .filters import kind_of, scalar
 from .names import as_int, closest, parse_int
 from .resources import shipped
 from .settings import Settings, current
@@ -55,6 +55,19 @@ OMS_REQUIRED = {"runs": ("run_number", "fill_number", "sequence", "start_time", 
 #: OMS attribute -> the catalogue's name for it, so a filter works on both backends
 OMS_ALIASES = {"stable_beam": "stable_beams", "last_lumisection_number": "lumisections",
                "recorded_lumi": "cms_recorded_lumi"}
+#: the attributes of an OMS run (API v1 ``runs``) a filter may name, with their kinds
+OMS_ATTRIBUTES = {
+    "run": "number", "fill": "number", "run_number": "number", "fill_number": "number",
+    "era": "text", "sequence": "text", "start_time": "text", "end_time": "text",
+    "stable_beam": "bool", "stable_beams": "bool", "last_lumisection_number": "number",
+    "lumisections": "number", "recorded_lumi": "number", "cms_recorded_lumi": "number",
+    "delivered_lumi": "number", "init_lumi": "number", "end_lumi": "number",
+    "b_field": "number", "energy": "number", "duration": "number",
+    "l1_menu": "text", "l1_key": "text", "hlt_key": "text", "hlt_physics_rate": "number",
+    "l1_rate": "number", "fill_type_runtime": "text", "fill_type_party1": "text",
+    "clock_type": "text", "cmssw_version": "text", "components": "text",
+    "tier0_transfer": "bool", "trigger_mode": "text", "initial_prescale_index": "number",
+}
 
 
 # --- runs ----------------------------------------------------------------------
@@ -198,6 +211,11 @@ class Registry(ABC):
         fill has ended."""
 
     @abstractmethod
+    def attributes(self) -> dict[str, str]:
+        """{attribute: ``bool``, ``number`` or ``text``} of every attribute a run-type
+        filter may name (``run`` and ``fill`` included)."""
+
+    @abstractmethod
     def _lookup(self, numbers: list[int]) -> dict[int, Run]:
         """The known runs among ``numbers`` (sorted, unique), by number."""
 
@@ -244,6 +262,7 @@ class _Catalogue:
     numbers: list[int]           # the same order, for bisect
     by_number: dict[int, Run]
     by_era: dict[str, list[Run]]  # eras in order of their first run
+    attributes: dict[str, str]   # the filterable attributes and their kinds
 
 
 class CatalogRegistry(Registry):
@@ -266,6 +285,9 @@ class CatalogRegistry(Registry):
             raise NotFound(f"unknown fill {fill}")
         later = any(run.fill > fill for run in cat.runs[cat.runs.index(runs[-1]) + 1:])
         return runs[-1].end_time if later and runs[-1].closed else None
+
+    def attributes(self) -> dict[str, str]:
+        return self._catalogue.attributes
 
     def _lookup(self, numbers):
         by_number = self._catalogue.by_number
@@ -309,7 +331,8 @@ class CatalogRegistry(Registry):
         by_era: dict[str, list[Run]] = {}
         for run in runs:
             by_era.setdefault(run.era, []).append(run)
-        return _Catalogue(runs, [r.number for r in runs], by_number, by_era)
+        return _Catalogue(runs, [r.number for r in runs], by_number, by_era,
+                          _attribute_kinds(runs))
 
     def _entries(self) -> list[tuple[str, dict]]:
         """(position in the file, attributes) of every run, read in one go."""
@@ -358,6 +381,20 @@ class CatalogRegistry(Registry):
 
     def _error(self, problem: str) -> ConfigError:
         return ConfigError(f"run catalogue {self.path}: {problem}")
+
+
+def _attribute_kinds(runs: list[Run]) -> dict[str, str]:
+    """The kind of each attribute the runs carry: ``bool`` or ``number`` when every
+    value of it is one, else ``text``."""
+    seen: dict[str, set[str]] = {}
+    for run in runs:
+        for name, value in run.attrs.items():
+            kinds = seen.setdefault(name, set())
+            if value is not None:
+                kinds.add(kind_of(value))
+    kinds = {name: found.pop() if len(found) == 1 else "text" for name, found in seen.items()}
+    kinds.update(run="number", fill="number")
+    return kinds
 
 
 # --- CMS OMS ------------------------------------------------------------------------
@@ -421,6 +458,9 @@ class OmsRegistry(Registry):
         self._token: str | None = None
         self._checked: set[str] = set()
         self._eras: list[Era] | None = None
+
+    def attributes(self) -> dict[str, str]:
+        return dict(OMS_ATTRIBUTES)
 
     # Registry primitives: one query each
     def eras(self) -> list[str]:

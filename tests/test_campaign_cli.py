@@ -14,7 +14,7 @@ from fixtures.influx import dump
 def campaign(run_cli, client):
     """A campaign 'c1' with tasks t1, t2 on run type all."""
     assert run_cli("ecalrunctrl.py", "create", "-c", "c1").code == 0
-    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "t1,t2").code == 0
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--allow-undefined", "--add", "t1,t2").code == 0
     return RunCtrl(client, "c1")
 
 
@@ -69,13 +69,13 @@ def test_add_task_applies_to_new_runs_unless_backfill(run_cli, campaign, era):
     global_runs = [r.number for r in runs if r.sequence == "GLOBAL-RUN"]
     first, rest = global_runs[:2], global_runs[2:4]
     run_cli("ecalrunctrl.py", "inject", "-c", "c1", "--runs", ",".join(map(str, first)))
-    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "t3").code == 0
+    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--allow-undefined", "--add", "t3").code == 0
     run_cli("ecalrunctrl.py", "inject", "-c", "c1", "--runs", ",".join(map(str, rest)))
     rows = {r.run: r.tasks for r in campaign.runs()}
     assert all("t3" not in rows[r] for r in first)
     assert all(rows[r].get("t3") == "new" for r in rest)
 
-    out = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "t4", "--backfill")
+    out = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--allow-undefined", "--add", "t4", "--backfill")
     assert "backfilled 4 run tasks" in out.out
     rows = {r.run: r.tasks for r in campaign.runs()}
     assert all(rows[r]["t4"] == "new" for r in first + rest)
@@ -86,7 +86,7 @@ def test_rtype_filters_select_runs(run_cli, campaign, era):
     fills = sorted({r.fill for r in runs if r.sequence == "GLOBAL-RUN"})
     res = run_cli("ecalrunctrl.py", "rtype-create", "-c", "c1", "--type", "late",
                   "--filter", "sequence == GLOBAL-RUN", "--filter", f"fill >= {fills[-1]}",
-                  "--add", "late-task")
+                  "--allow-undefined", "--add", "late-task")
     assert res.code == 0, res
     run_cli("ecalrunctrl.py", "inject", "-c", "c1", "--era", name)
     rows = campaign.runs(task="late-task")
@@ -153,7 +153,7 @@ def test_bad_input(run_cli, campaign, influxd, db, args, code, words):
 
 def test_read_only_user_cannot_write(run_cli, campaign, reader_env, influxd, db):
     before = dump(influxd, db)
-    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "t5")
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--allow-undefined", "--add", "t5")
     assert res.code == 1
     assert res.err.strip() == ("ecalrunctrl.py: error: user reader is not authorized to "
                                f"write to database {db}")
@@ -196,9 +196,16 @@ def catalogue(tmp_path, monkeypatch):
     return path
 
 
-def test_add_records_definition_and_renders_jobs(run_cli, client, db, env, catalogue):
+def test_add_records_definition_and_renders_jobs(run_cli, client, db, env, catalogue, influxd):
     run_cli("ecalrunctrl.py", "create", "-c", "c1")
-    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "reco,calib", "typo")
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "reco,calib", "reko")
+    assert res.code == 2 and res.err.strip() == (
+        "ecalrunctrl.py: error: task 'reko' has no workflow definition in the catalogue nor "
+        "in the campaign (did you mean 'reco'?) (give --allow-undefined if its workflow is "
+        "defined later)"), res
+    assert RunCtrl(client, "c1").info().active_tasks == set()
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--add", "reco,calib", "typo",
+                  "--allow-undefined")
     assert res.code == 0, res
     assert "task 'typo' has no workflow definition" in res.err
     assert "Jenkins not configured" in res.out
@@ -214,9 +221,15 @@ def test_add_records_definition_and_renders_jobs(run_cli, client, db, env, catal
     run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--remove", "calib")
     assert json.loads(RunCtrl(client, "c1").info().workflows["reco"])["command"] == \
         "echo reco {run}"
-    assert run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--refresh").code == 0
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--refresh")
+    assert res.code == 0 and "recorded the catalogue's definition of reco" in res.out, res
     assert json.loads(RunCtrl(client, "c1").info().workflows["reco"])["command"] == \
         "echo reco v2"
+    # nothing changed in the catalogue since: said so, and nothing written
+    before = dump(influxd, db)
+    res = run_cli("ecalrunctrl.py", "rtype-update", "-c", "c1", "--refresh")
+    assert res.code == 0 and "nothing changed" in res.out, res
+    assert dump(influxd, db) == before
 
     out = run_cli("ecalrunctrl.py", "jobs", "-c", "c1")
     assert out.code == 0 and "2 job(s) validated" in out.out

@@ -5,7 +5,7 @@ import requests
 
 from ecaljenkins.campaign import RunCtrl
 from ecaljenkins.cli.runctrl import main
-from ecaljenkins.errors import InputError
+from ecaljenkins.errors import InputError, NotFound
 from ecaljenkins.jenkins_server import REQUIRED_PLUGINS
 from ecaljenkins.jobsync import create_rtype, update_rtype
 from ecaljenkins.settings import Settings
@@ -136,8 +136,12 @@ def test_the_library_calls_do_what_the_commands_do(setup, client, jenkins, tmp_p
                         jenkins_url=URL, jenkins_user=USER, jenkins_api_token=TOKEN)
     ctrl, reco = RunCtrl(client, "c1"), f"ecal-{db}-c1-reco"
 
+    with pytest.raises(NotFound, match="^task 'nosuch' has no workflow definition in the "
+                                       "catalogue nor in the campaign"):
+        create_rtype(ctrl, "cosmics", ["era == Run2022C"], ["reco", "nosuch"],
+                     settings=settings)
     result = create_rtype(ctrl, "cosmics", ["era == Run2022C"], ["reco", "nosuch"],
-                          settings=settings)
+                          settings=settings, allow_undefined=True)
     assert result.change.added == ["reco", "nosuch"]
     assert result.warnings == ["task 'nosuch' has no workflow definition in the catalogue: "
                                "it is recorded, but gets no Jenkins job"]

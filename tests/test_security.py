@@ -55,7 +55,7 @@ def test_local_builds_get_no_secret_in_their_command_lines(run_cli, db, client, 
 @pytest.mark.parametrize("args, changes, code, words", [
     (["status", "-c", "c1"], {"ECAL_INFLUXDB_PASSWORD": "wrong-Secret-pw9"}, 1,
      "authentication failed for user 'writer'"),
-    (["rtype-update", "-c", "c1", "--add", "x"], {"ECAL_INFLUXDB_USER": READER[0],
+    (["rtype-update", "-c", "c1", "--add", "x", "--allow-undefined"], {"ECAL_INFLUXDB_USER": READER[0],
                                                    "ECAL_INFLUXDB_PASSWORD": READER[1]}, 1,
      "user reader is not authorized to write"),
     (["status", "-c", "c1"], {"ECAL_INFLUXDB_URL": "@credentials-in-url"}, 2,

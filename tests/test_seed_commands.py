@@ -21,9 +21,18 @@ from fixtures.leaks import run_recorded
 BIN = Path(sys.executable).parent
 
 
+#: the seed's placeholder workflows, defined as ECAL's real ones are in their catalogue
+SEED_CATALOGUE = "".join(f"{task}:\n  command: echo {task}\n" for task in (
+    "workflow1", "workflow2", "workflow3", "task1", "task2", "task3", "task4", "task5"))
+
+
 @pytest.fixture
-def seed_db(influxd, env, monkeypatch):
-    """The database literally named ``db_name`` (fresh for each test)."""
+def seed_db(influxd, env, monkeypatch, tmp_path):
+    """The database literally named ``db_name`` (fresh for each test), and a workflow
+    catalogue defining the workflows the seed names."""
+    catalogue = tmp_path / "workflows.yaml"
+    catalogue.write_text(SEED_CATALOGUE)
+    monkeypatch.setenv("ECAL_WORKFLOWS", str(catalogue))
     influxd.query('DROP DATABASE "db_name"')
     influxd.create_database("db_name")
     influxd.query(f'GRANT ALL ON "db_name" TO "{WRITER[0]}"')
@@ -52,8 +61,14 @@ def test_create_add_workflows_and_inject(seed_db):
     assert list(camp.rtypes) == ["all"] and camp.rtypes["all"].tasks == ()
     assert [f.text for f in camp.rtypes["all"].filters] == ["sequence == GLOBAL-RUN"]
 
-    proc = sh("ecalrunctrl.py --db 'db_name' rtype-update --campaign 'test_rereco' "
-              "--add workflow1 workflow2 workflow3 --type=all")
+    line = ("ecalrunctrl.py --db 'db_name' rtype-update --campaign 'test_rereco' "
+            "--add workflow1 workflow2 workflow3 --type=all")
+    # the same line for workflows defined nowhere is refused, naming the first one
+    with_unknown = sh(line.replace("workflow1", "workflow9"))
+    assert with_unknown.returncode == 2 and with_unknown.stderr.startswith(
+        "ecalrunctrl.py: error: task 'workflow9' has no workflow definition"), with_unknown
+    assert RunCtrl(seed_db, "test_rereco").info().active_tasks == set()
+    proc = sh(line)
     assert proc.returncode == 0, proc.stderr
     camp = RunCtrl(seed_db, "test_rereco").info()
     assert camp.rtypes["all"].tasks == ("workflow1", "workflow2", "workflow3")

@@ -31,6 +31,9 @@ def register(sub) -> None:
 
 
 def add_job_options(parser) -> None:
+    parser.add_argument("--allow-undefined", action="store_true",
+                        help="accept a task that no workflow defines yet, or that depends on "
+                             "a task active nowhere (warned, and reported by schedule)")
     parser.add_argument("--workflows", metavar="PATH",
                         help="workflow catalogue (default: $ECAL_WORKFLOWS or jobs/workflows.yaml)")
     parser.add_argument("--output", metavar="DIR",
@@ -41,7 +44,7 @@ def create(args) -> None:
     from ..jobsync import create_rtype
     ctrl = runctrl(args)
     result = create_rtype(ctrl, args.rtype, args.filter, split_list(args.add), args.workflows,
-                          args.output, args.settings)
+                          args.output, args.settings, args.allow_undefined)
     for message in result.warnings:
         warn(message)
     print(f"created run type {args.rtype!r} in campaign {ctrl.campaign!r}")
@@ -53,14 +56,16 @@ def update(args) -> None:
     ctrl = runctrl(args)
     result = update_rtype(ctrl, args.rtype, split_list(args.add), split_list(args.remove),
                           args.filter, args.backfill, args.refresh, args.workflows,
-                          args.output, args.settings)
+                          args.output, args.settings, args.allow_undefined)
     for message in result.warnings:
         warn(message)
     change = result.change
     parts = [f"added {','.join(change.added)}" if change.added else "",
              f"removed {','.join(change.removed)}" if change.removed else "",
              "filters replaced" if args.filter else "",
-             f"backfilled {change.backfilled} run tasks" if args.backfill else ""]
+             f"backfilled {change.backfilled} run tasks" if args.backfill else "",
+             f"recorded the catalogue's definition of {','.join(change.refreshed)}"
+             if change.refreshed else ""]
     summary = "; ".join(p for p in parts if p) or "nothing changed"
     print(f"run type {args.rtype!r} of campaign {ctrl.campaign!r}: {summary}")
     report_jobs(result.jobs)
