@@ -34,7 +34,7 @@ from typing import Iterable
 
 from .campaign import RunCtrl
 from .errors import EcalError, InputError
-from .jobctrl import Outcome, Reporter, reporting_influx, run_build
+from .jobctrl import Outcome, Reporter, reporting_influx, run_build, tell_wrapper
 from .names import check_name
 from .registry import parse_run, parse_runs
 from .schema import Status
@@ -140,7 +140,9 @@ class Handler:
             except EcalError as err:   # bad input: nothing more to do
                 self._say(f"error: {err}")
                 return err.exit_code
-            failed += outcome.status == Status.FAILED
+            if outcome.status == Status.FAILED:
+                failed += 1
+                tell_wrapper(self._build, outcome.fields.get("reason", ""))
         return 1 if failed else 0
 
     def _process(self, unit: list[int], grouped: bool) -> Outcome:

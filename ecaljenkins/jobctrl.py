@@ -29,7 +29,7 @@ from .influx import Influx
 from .names import check_name, did_you_mean, quote_str
 from .schema import (FRESH_ATTEMPT, IN_FLIGHT, REPORT_STATUSES, RESERVED_FIELDS, Status,
                      job_point, run_point)
-from .settings import WRAPPER_ENV, BuildEnv, Settings, current
+from .settings import REASON_ENV, WRAPPER_ENV, BuildEnv, Settings, current
 
 #: longest failure reason recorded (the first line of the exception)
 MAX_REASON = 500
@@ -157,12 +157,13 @@ class Outcome:
     code: int = 0
 
     @classmethod
-    def of_exit(cls, code: int, **fields) -> "Outcome":
-        """A command's exit status: 0 is done, anything else failed ("exit code N")."""
+    def of_exit(cls, code: int, said: str = "", **fields) -> "Outcome":
+        """A command's exit status: 0 is done, anything else failed, with the reason the
+        command gave (``said``: a Handler's exception) or "exit code N"."""
         if code == 0:
             return cls(Status.DONE, dict(fields, exit_code=0), 0)
-        return cls(Status.FAILED, dict(fields, exit_code=code, reason=f"exit code {code}"),
-                   code)
+        return cls(Status.FAILED, dict(fields, exit_code=code,
+                                       reason=(said or f"exit code {code}")[:MAX_REASON]), code)
 
     @classmethod
     def of_exception(cls, err: BaseException) -> "Outcome":
@@ -266,11 +267,15 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
 # --- the build wrapper ---------------------------------------------------------------
 
 def build_env(base: Mapping[str, str], db: str, campaign: str, task: str,
-              runs: list[int]) -> dict[str, str]:
-    """The command's environment: the build's, plus what it processes."""
+              runs: list[int], reason_file: Path | None = None) -> dict[str, str]:
+    """The command's environment: the build's, plus what it processes (and where a
+    Handler writes why it failed)."""
     env = dict(base)
     env.update(DB=db, CAMPAIGN=campaign, TASK=task, RUNS=",".join(map(str, runs)))
     env[WRAPPER_ENV] = "1"
+    env.pop(REASON_ENV, None)
+    if reason_file is not None:
+        env[REASON_ENV] = str(reason_file)
     if len(runs) == 1:
         env["RUN_NUMBER"] = str(runs[0])
     else:
@@ -308,7 +313,7 @@ def run_command(argv: list[str], env: Mapping[str, str], log_path: Path,
     in the log, so it is reported as a failure of the build, not of the wrapper.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         try:
             proc = subprocess.Popen(argv, env=dict(env), stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -324,3 +329,33 @@ def run_command(argv: list[str], env: Mapping[str, str], log_path: Path,
                 log.write(chunk)
         status = proc.wait()
     return 128 - status if status < 0 else status  # killed by a signal: as a shell says
+
+
+def unused_log(path: Path) -> Path:
+    """``path``, or beside it ``<name>.1.log``, ``.2``... when a log is already there: a
+    build never overwrites an earlier build's log (a reprocessing counts its attempts
+    from 1 again, a local build names its log by attempt)."""
+    candidate, number = path, 0
+    while candidate.exists() and candidate.stat().st_size:
+        number += 1
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+    return candidate
+
+
+def said(reason_file: Path) -> str:
+    """The last reason a Handler wrote into the wrapper's reason file ("" if none)."""
+    try:
+        lines = reason_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+def tell_wrapper(build: BuildEnv, reason: str) -> None:
+    """Under the wrapper, hand it the reason of a failure (the wrapper records it)."""
+    if build.wrapped and build.reason_file:
+        try:
+            with open(build.reason_file, "a", encoding="utf-8") as out:
+                out.write(" ".join(reason.split()) + "\n")
+        except OSError:
+            pass   # the wrapper then records the exit code: the log has the traceback

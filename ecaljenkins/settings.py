@@ -38,6 +38,8 @@ REPORT_RETRY_SECONDS = 300.0
 JENKINS_VARIABLES = ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN")
 #: set by the build wrapper in its command's environment: it reports the build itself
 WRAPPER_ENV = "ECAL_BUILD_WRAPPER"
+#: where a Handler under the wrapper writes why it failed (the wrapper records it)
+REASON_ENV = "ECAL_BUILD_REASON"
 
 
 def _var(*names: str, default: str | None = None, secret: bool = False):
@@ -203,7 +205,8 @@ class BuildEnv:
     parameters ``DB``, ``CAMPAIGN``, ``TASK`` and ``RUN_NUMBER`` (one run) or
     ``RUNS`` (a fill/era group). The wrapper ``ecalautomation.py run`` sets the
     same for the command it runs, plus ``ECAL_BUILD_WRAPPER`` (it reports the
-    build itself, so a :class:`~ecaljenkins.handler.Handler` under it does not).
+    build itself, so a :class:`~ecaljenkins.handler.Handler` under it does not) and
+    ``ECAL_BUILD_REASON``, the file where the Handler writes why it failed.
     Only the build side (``run``, ``jobctrl``, ``Handler``) reads these.
     """
 
@@ -215,6 +218,7 @@ class BuildEnv:
     run_number: str | None = field(default=None, metadata={"env": ("RUN_NUMBER",)})
     runs: str | None = field(default=None, metadata={"env": ("RUNS",)})
     wrapped: bool = field(default=False, metadata={"env": (WRAPPER_ENV,)})
+    reason_file: str | None = field(default=None, metadata={"env": (REASON_ENV,)})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "BuildEnv":

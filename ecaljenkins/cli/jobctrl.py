@@ -43,7 +43,10 @@ def register(sub) -> None:
                             help=f"the job is {name} (with --jid only)" if name == "idle"
                             else f"the build (or job) is {name}")
     p.add_argument("--fields", nargs="+", default=[], metavar="KEY:VALUE",
-                   help="extra fields to record (e.g. output:/eos/.../file.root)")
+                   help="extra fields to record (e.g. events:1200)")
+    p.add_argument("--output", metavar="PATH",
+                   help="the file the build produced for the run(s): what the tasks "
+                        "depending on this one read (the same as --fields output:PATH)")
     p.add_argument("--tags", nargs="+", default=[], metavar="KEY:VALUE",
                    help="with --jid: the tags of the job's group, as JobCtrl's tags "
                         "(e.g. fill:8000)")
@@ -68,17 +71,30 @@ def _runs(args) -> list[int]:
     return [parse_run(args.run)] if args.run is not None else parse_runs(args.runs)
 
 
+def in_build(args, env: BuildEnv) -> None:
+    """Inside a build (Jenkins' or the wrapper's), ``$DB`` and ``$CAMPAIGN`` are the job's
+    contract: the defaults of ``--db`` and ``-c``."""
+    if env.wrapped or env.build_number:
+        args.db = args.db or env.db
+        args.campaign = args.campaign or env.campaign
+
+
 def jobctrl(args) -> None:
     from ..jobctrl import Reporter, parse_fields, reporting_influx
     runs = _runs(args)
     fields = parse_fields(args.fields)
+    if args.output is not None:
+        if "output" in fields and fields["output"] != args.output:
+            raise InputError("two outputs given: --output and --fields output:...")
+        fields = parse_fields([*args.fields, f"output:{args.output}"])
+    env = BuildEnv.from_env()
+    in_build(args, env)
     if args.jid is not None:
         return _job(args, runs, fields)
     if args.tags:
         raise InputError("--tags name the group of a job: give its --jid")
     if args.status not in REPORT_STATUSES:
         raise InputError(f"--{args.status} is the status of a job: give its --jid")
-    env = BuildEnv.from_env()
     build = env.build if args.id is None else parse_int(args.id, "build number", 1)
     reporter = Reporter(reporting_influx(args.db, args.settings), require_campaign(args),
                         args.task)
@@ -99,8 +115,10 @@ def _job(args, runs: list[int], fields: dict) -> None:
 
 
 def run(args) -> int:
+    import tempfile
+
     from ..jobctrl import (Outcome, Reporter, build_env, default_log_path, prepare_log,
-                           reporting_influx, run_build, run_command)
+                           reporting_influx, run_build, run_command, said, unused_log)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InputError("no command to run: give it after '--'")
@@ -110,13 +128,16 @@ def run(args) -> int:
     db = reporter.influx.db
     job = BuildEnv.from_env()
     build, url = job.build, job.build_url
-    log = Path(args.log) if args.log else default_log_path(db, reporter.campaign, args.task,
-                                                         runs, args.settings, job)
+    log = unused_log(Path(args.log) if args.log else default_log_path(
+        db, reporter.campaign, args.task, runs, args.settings, job))
     prepare_log(log)
-    env = build_env(os.environ, db, reporter.campaign, args.task, runs)
+    with tempfile.TemporaryDirectory(prefix="ecal-build-") as scratch:
+        reason_file = Path(scratch) / "reason"
+        env = build_env(os.environ, db, reporter.campaign, args.task, runs, reason_file)
 
-    def work() -> Outcome:
-        return Outcome.of_exit(run_command(command, env, log, sys.stdout.buffer),
-                               log=str(log.resolve()))
+        def work() -> Outcome:
+            code = run_command(command, env, log, sys.stdout.buffer)
+            return Outcome.of_exit(code, said(reason_file) if code else "",
+                                   log=str(log.resolve()))
 
-    return run_build(reporter, runs, work, build=build, url=url).code
+        return run_build(reporter, runs, work, build=build, url=url).code
