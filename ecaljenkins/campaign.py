@@ -23,6 +23,7 @@ from .names import check_name, did_you_mean, quote_str
 from .registry import Registry, Run, open_registry
 from .schema import (DETAIL_FIELDS, STATUSES, Point, Status, campaign_point, fetch_point,
                      mark_point, new_run_point, rtype_point, run_point, runinfo_point,
+                     runinfo_rtypes_point,
                      workflow_point)
 
 KINDS = ("rereco", "prompt")
@@ -57,6 +58,8 @@ class Campaign:
     rtypes: dict[str, RunType] = field(default_factory=dict)
     #: workflow definitions (JSON) recorded when their task was added
     workflows: dict[str, str] = field(default_factory=dict)
+    #: tasks_of_run's answers, by run types text (a campaign has few combinations)
+    _tasks_of: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def active_tasks(self) -> set[str]:
@@ -72,6 +75,23 @@ class Campaign:
             raise NotFound(f"run type {name!r} does not exist in campaign {self.name!r}"
                            + did_you_mean(name, self.rtypes))
         return self.rtypes[name]
+
+    def tasks_of_run(self, rtypes: str | None) -> frozenset[str]:
+        """The tasks a run has now: those its run types (``runinfo.rtypes``) list.
+
+        The one rule of the planner, ``status`` and the report: a (run, task) is
+        scheduled and counted only while one of the run's run types has the task.
+        A run without ``runinfo`` (an injection cut off) has every active task.
+        """
+        found = self._tasks_of.get(rtypes)
+        if found is None:
+            if rtypes is None:
+                found = frozenset(self.active_tasks)
+            else:
+                found = frozenset(task for name in rtypes.split(",") if name in self.rtypes
+                                  for task in self.rtypes[name].tasks)
+            self._tasks_of[rtypes] = found
+        return found
 
     def tasks_for(self, run) -> tuple[list[str], list[str]]:
         """(matching run types, their tasks in order) for a run."""
@@ -328,7 +348,7 @@ class RunCtrl:
         if backfill and change.added:
             runtype = RunType(rtype, tuple(new_filters), tuple(tasks))
             backfill_points = self._backfill_points(runtype, change.added)
-            change.backfilled = len(backfill_points)
+            change.backfilled = sum(p.measurement == "run" for p in backfill_points)
             points = backfill_points + points
         self.influx.write(points)
         return change
@@ -407,12 +427,19 @@ class RunCtrl:
             f"SELECT status FROM run WHERE {self._where} GROUP BY task")}
 
     def _backfill_points(self, rtype: RunType, tasks: list[str]) -> list[Point]:
+        """New rows of ``tasks`` for the runs matching ``rtype``, which becomes one of
+        their run types (``runinfo.rtypes``): the rows are then scheduled and counted."""
         existing = self._task_keys()
         points = []
-        for run in self.stored_runs():
+        for row in self.influx.select(f"SELECT meta, rtypes FROM runinfo WHERE {self._where}"):
+            run = Run.from_attrs(json.loads(row["meta"]))
             if rtype.matches(run):
                 points += [self._new_task_point(run, task) for task in tasks
                            if (run.number, task) not in existing]
+                names = [name for name in (row.get("rtypes") or "").split(",") if name]
+                if rtype.name not in names:
+                    points.append(runinfo_rtypes_point(self.campaign, run.number,
+                                                       names + [rtype.name]))
         return points
 
     # --- runs ------------------------------------------------------------------

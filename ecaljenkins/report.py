@@ -29,7 +29,7 @@ from .campaign import RunCtrl
 from .errors import ConfigError, InputError
 from .jobs import templates_dir
 from .schema import FAILURE_FIELDS, STATUSES, Status
-from .status import progress, read_runinfo, summarize
+from .status import progress, read_runinfo, rule, summarize
 
 TEMPLATE = "report.html.j2"
 #: a failure reason longer than this is cut in the hover text (the build log has it all)
@@ -145,6 +145,8 @@ def render_report(ctrl: RunCtrl) -> str:
     runinfo = read_runinfo(ctrl)
     rows = ctrl.task_rows(fields=", ".join(("status",) + FAILURE_FIELDS))
     status = summarize(camp, runinfo, rows, [row for row in rows if row["status"] == Status.FAILED])
+    counted = rule(camp, runinfo)
+    rows = [row for row in rows if counted(row)]
     tasks = list(status["tasks"])  # active ones in run-type order, then the leftovers
     active = camp.active_tasks
     summary = [{"task": task, "active": task in active, "counts": counts,

@@ -213,6 +213,11 @@ def fetch_point(campaign: str, after: int, open_runs: Iterable[int]) -> Point:
                  {"after": int(after), "open": ",".join(map(str, open_runs))}, 0)
 
 
+def runinfo_rtypes_point(campaign: str, run: int, rtypes: Iterable[str]) -> Point:
+    """A run's run types changed (a backfill gave it a run type's tasks): fields only."""
+    return Point("runinfo", (("campaign", campaign),), {"rtypes": ",".join(rtypes)}, int(run))
+
+
 # --- events and the lease -------------------------------------------------------------
 
 def job_point(campaign: str, task: str, run: int, status: Status | str, when_ns: int,

@@ -10,6 +10,7 @@ ones; everything else is counted here, in one pass over the rows.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Callable
 
 from .campaign import Campaign, RunCtrl
 from .names import quote_str
@@ -40,14 +41,25 @@ def failure(row: dict) -> dict:
             **{key: row.get(key) for key in FAILURE_FIELDS}}
 
 
+def rule(camp: Campaign, runinfo: dict[int, dict]) -> Callable[[dict], bool]:
+    """The planner's rule over rows read here: true while one of the row's run's run
+    types has its task (:meth:`Campaign.tasks_of_run`)."""
+    text = {run: ",".join(info["rtypes"]) for run, info in runinfo.items()}
+    return lambda row: row["task"] in camp.tasks_of_run(text.get(row["time"]))
+
+
 def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> dict:
     """The status document from rows already read (see :func:`campaign_status`).
 
     ``rows`` need ``time`` (the run), ``task`` and ``status``; ``failed_rows`` are
-    the failed ones with :data:`FAILURE_FIELDS`. Per run type, a (run, task) counts
-    when the task is active in the run type and the run matched it at injection.
+    the failed ones with :data:`FAILURE_FIELDS`. A (run, task) counts only while
+    one of the run's run types has the task (:meth:`Campaign.tasks_of_run`, the
+    planner's rule); the others are in ``inactive``. Per run type, a (run, task)
+    counts when the task is active in the run type and the run is of that type.
     """
     totals: dict[str, Counter] = defaultdict(Counter)
+    inactive: dict[str, Counter] = defaultdict(Counter)
+    counted = rule(camp, runinfo)
     by_rtype = {name: defaultdict(Counter) for name in camp.rtypes}
     rtypes_of_task: dict[str, list[str]] = defaultdict(list)
     for rt in camp.rtypes.values():
@@ -56,6 +68,9 @@ def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> di
     run_rtypes = {run: frozenset(info["rtypes"]) for run, info in runinfo.items()}
     for row in rows:
         task, status = row["task"], row["status"]
+        if not counted(row):
+            inactive[task][status] += 1
+            continue
         totals[task][status] += 1
         for name in rtypes_of_task.get(task, ()):
             if name in run_rtypes.get(row["time"], ()):
@@ -71,7 +86,8 @@ def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> di
                              "counts": {t: _ordered(by_rtype[rt.name][t]) for t in rt.tasks}}
                    for rt in camp.rtypes.values()},
         "tasks": {task: _ordered(totals[task]) for task in task_order(camp, totals)},
-        "failures": sorted((failure(row) for row in failed_rows),
+        "inactive": {task: _ordered(inactive[task]) for task in sorted(inactive)},
+        "failures": sorted((failure(row) for row in failed_rows if counted(row)),
                            key=lambda f: (f["run"], f["task"])),
     }
 

@@ -132,7 +132,7 @@ def test_fill_group_waits_for_every_run_then_one_build():
                                  "their way")
 
 
-def test_group_ignores_done_and_exhausted_runs_and_counts_one_flight_per_trigger():
+def test_a_group_build_covers_its_done_and_exhausted_runs_and_one_flight_per_trigger():
     wf = Workflow("calib", "x", group_by="era", max_retries=0, max_in_flight=2)
     st = state({"calib": [row(1, "done", era="A"), row(2, era="A"),
                           row(3, "failed", attempt=1, era="A"),
@@ -140,9 +140,9 @@ def test_group_ignores_done_and_exhausted_runs_and_counts_one_flight_per_trigger
                           row(5, "queued", era="B", trigger="g"),
                           row(6, era="C"), row(7, era="D")]})
     result = plan(st, wfs(wf), NOW)
-    # era B is one build in flight, so one slot is left: era A goes, era C waits
-    assert runs_of(result, "calib") == [(2,)]
-    assert reasons(result, "calib") == {3: Exhausted, 6: Cap, 7: Cap}
+    # era B is one build in flight, so one slot is left: era A goes whole, era C waits
+    assert runs_of(result, "calib") == [(1, 2, 3)]
+    assert reasons(result, "calib") == {6: Cap, 7: Cap}
 
 
 def test_prompt_campaign_keeps_the_newest_fill_open():

@@ -67,10 +67,11 @@ def test_counts_per_run_type_task_and_status(ctrl, runs):
                     "runs": len(other),
                     "counts": {"t2": {"new": len(other) - 1, "failed": 1},
                                "t3": {"new": len(other)}}}}
-    # per task over the whole campaign; t9 is no longer active but its rows remain
+    # per task over the whole campaign; t9 is no longer active: its rows remain, not counted
     assert doc["tasks"] == {"t1": t1, "t2": {"new": len(glob) + len(other) - 1, "failed": 1},
-                            "t3": {"new": len(other)}, "t9": {"new": len(glob)}}
-    assert list(doc["tasks"]) == ["t1", "t2", "t3", "t9"]
+                            "t3": {"new": len(other)}}
+    assert list(doc["tasks"]) == ["t1", "t2", "t3"]
+    assert doc["inactive"] == {"t9": {"new": len(glob)}}
     assert list(doc["tasks"]["t1"]) == ["new", "running", "done", "failed"]  # lifecycle order
     expected = sorted([{"run": glob[5], "task": "t1", "attempt": 3, "reason": "exit code 1",
                         "url": URL.format(7), "log": None, "build": 7},
@@ -99,7 +100,8 @@ def test_json_keeps_the_old_shape_and_adds_keys(run_cli, ctrl, runs):
     assert doc == campaign_status(ctrl)
     assert doc["campaign"] == "c1"
     assert doc["tasks"]["t3"] == {"new": len(other)}
-    assert set(doc) == {"campaign", "kind", "active", "runs", "rtypes", "tasks", "failures"}
+    assert set(doc) == {"campaign", "kind", "active", "runs", "rtypes", "tasks", "inactive",
+                        "failures"}
     assert set(doc["rtypes"]["all"]) == {"filters", "tasks", "runs", "counts"}
     assert set(doc["failures"][0]) == {"run", "task", "attempt", "reason", "url", "log", "build"}
 
@@ -118,7 +120,8 @@ def test_text_shows_run_types_bars_and_failures(run_cli, ctrl, runs):
     assert t1[:7] == ["t1", str(len(glob) - 8), "0", "1", "5", "2", str(len(glob))]
     assert " ".join(t1[7:]) == bar({"done": 5, "failed": 2, "new": len(glob) - 7}, False)
     assert f"run type 'cosmics' (sequence != GLOBAL-RUN): {len(other)} run(s)" in lines
-    leftover = lines.index("tasks no longer active (their runs are kept, not scheduled):")
+    leftover = lines.index("runs kept, neither scheduled nor counted (no run type of theirs "
+                           "has the task any more):")
     assert lines[leftover + 3].split()[:2] == ["t9", str(len(glob))]
     failures = lines.index("3 failure(s):")
     rows = [line.split() for line in lines[failures + 3:]]
@@ -160,7 +163,8 @@ def test_inactive_campaign_says_so(run_cli, ctrl):
     doc = json.loads(status_cli(run_cli, "--json"))
     assert doc["active"] is False
     assert doc["rtypes"]["all"]["tasks"] == [] and doc["rtypes"]["all"]["counts"] == {}
-    assert set(doc["tasks"]) == {"t1", "t2", "t3", "t9"}  # rows are kept
+    assert doc["tasks"] == {} and doc["failures"] == []     # nothing counts any more
+    assert set(doc["inactive"]) == {"t1", "t2", "t3", "t9"}  # rows are kept
 
 
 def test_hostile_reason_prints_as_one_plain_line(run_cli, ctrl, runs):

@@ -10,6 +10,7 @@ from ..scheduler import DEFAULT_MAX_TRIGGERS, CampaignReport, Scheduler
 from ..errors import NEEDS_ATTENTION
 from ..scheduler.clock import utc
 from ..scheduler.lease import break_lease, held_since, released_on_signals
+from ..scheduler.waits import Exhausted
 from .common import influx, print_table, subcommand, warn
 
 #: lines of detail per task and section in a dry run, unless --verbose
@@ -100,8 +101,11 @@ def _print_cycle(report: CampaignReport) -> None:
     if report.fetched:
         parts.append(f"{report.fetched} new run(s) fetched")
     if report.plan is not None:
-        waiting = sum(len(tp.waiting) for tp in report.plan.tasks.values())
-        parts.append(f"{waiting} waiting")
+        waits = [wait for tp in report.plan.tasks.values() for wait in tp.waiting]
+        exhausted = sum(isinstance(wait, Exhausted) for wait in waits)
+        parts.append(f"{len(waits) - exhausted} waiting")
+        if exhausted:
+            parts.append(f"{exhausted} failed for good (retries exhausted: reprocess them)")
     print(f"campaign {report.campaign!r}: " + "; ".join(parts))
 
 

@@ -73,11 +73,10 @@ def status(args) -> None:
             _task_table(rt["counts"], colour)
         else:
             print("no active task")
-    active = {t for rt in doc["rtypes"].values() for t in rt["tasks"]}
-    leftover = {t: c for t, c in doc["tasks"].items() if t not in active}
-    if leftover:
-        print("\ntasks no longer active (their runs are kept, not scheduled):")
-        _task_table(leftover, colour)
+    if doc["inactive"]:
+        print("\nruns kept, neither scheduled nor counted (no run type of theirs has the "
+              "task any more):")
+        _task_table(doc["inactive"], colour)
     failures = doc["failures"]
     if not failures:
         return

@@ -107,6 +107,7 @@ class Scheduler:
                                                         report, now, self.grace)
         report.plan = plan(state, workflows, now, budget)
         report.since, report.groups_since = state.since, state.groups_since
+        report.warnings += report.plan.warnings
         if self.dry_run:
             return budget
         builds = relaunches + report.plan.builds

@@ -50,6 +50,8 @@ class Plan:
     campaign: str
     now: float
     tasks: dict[str, TaskPlan] = field(default_factory=dict)
+    #: what the operator must hear every cycle (a dependency active nowhere, ...)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def builds(self) -> list[Build]:
@@ -60,13 +62,17 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
          budget: int | None = None) -> Plan:
     """Which builds to start now, and why every other pending (run, task) waits.
 
-    A (run, task) is ready when it is ``new`` (or ``failed`` with retries left
-    and its back-off over), every task it depends on is ``done`` for that run,
-    its task is active and defined, and its task is under ``max_in_flight``
+    A (run, task) is considered only while one of the run's run types has the
+    task (:meth:`CampaignState.has_task`); it is not counted otherwise, and waits
+    as an inactive task. It is ready when it is ``new`` (or ``failed`` with
+    retries left and its back-off over), every task it depends on is ``done``
+    for that run, its task is defined, and its task is under ``max_in_flight``
     builds. A fill/era-grouped task starts one build for a group once none of
     the group's runs is still on its way (each is ready, done, or out of
-    retries); in a prompt campaign, the group of the newest run may still grow
-    and waits. At most ``budget`` builds are planned, oldest runs first.
+    retries), and that build covers every run of the group, the ones already
+    built included: a late run rebuilds its group. Runs without a fill are each
+    their own group. In a prompt campaign, the group of the newest run may
+    still grow and waits. At most ``budget`` builds are planned, oldest runs first.
     """
     camp = state.campaign
     active = camp.active_tasks
@@ -75,35 +81,55 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
                  for task in needed}
     newest = state.newest if camp.kind == "prompt" else None
     result = Plan(camp.name, now)
+    result.warnings += [f"task {task!r} depends on {dep!r}, active in no run type of campaign "
+                        f"{camp.name!r}: its runs wait until {dep!r} is added"
+                        for task, wf in sorted(workflows.items()) if task in active
+                        for dep in wf.depends_on if dep not in active]
     for task in sorted(state.rows):
         rows = state.rows[task]
         wf = workflows.get(task)
         tp = result.tasks[task] = TaskPlan(task, wf.group_by if wf else None)
-        if task not in active or wf is None:
-            why = Inactive if task not in active else NoDefinition
-            tp.counts.update(row.status for row in rows)
-            tp.waiting = [why(row.run) for row in rows
-                          if row.status in (Status.NEW, Status.FAILED)]
+        kept = [row for row in rows if state.has_task(row.run, task)]
+        if len(kept) < len(rows):
+            tp.waiting = [Inactive(row.run) for row in rows
+                          if row.status in (Status.NEW, Status.FAILED)
+                          and not state.has_task(row.run, task)]
+        if wf is None:
+            tp.counts.update(row.status for row in kept)
+            tp.waiting += [NoDefinition(row.run) for row in kept
+                           if row.status in (Status.NEW, Status.FAILED)]
             continue
-        _plan_task(tp, rows, wf, [(dep, status_of[dep]) for dep in wf.depends_on], now,
-                   newest, budget)
+        unfilled = _plan_task(tp, kept, wf, [(dep, status_of[dep]) for dep in wf.depends_on],
+                              now, newest, budget)
+        if unfilled:
+            result.warnings.append(f"task {task!r}: {unfilled} run(s) without a fill number, "
+                                   "each built as its own group")
     if budget is not None:
         _apply_budget(result, budget)
     return result
 
 
+def _fill_key(row: Row):
+    """A run's fill group; a run without a fill (0) is a group of its own."""
+    return row.fill if row.fill else f"0 (run {row.run})"
+
+
 def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: float,
-               newest: Row | None, budget: int | None) -> None:
+               newest: Row | None, budget: int | None) -> int:
+    """Plan one task's rows; the number of runs without a fill of a fill-grouped task."""
     counts, waiting = tp.counts, tp.waiting
     grouped = wf.group_by != "run"
-    key_of = (lambda row: row.fill) if wf.group_by == "fill" else (lambda row: row.era)
+    key_of = _fill_key if wf.group_by == "fill" else (lambda row: row.era)
     blocking: Counter = Counter()   # per group: runs still on their way
+    built: dict = defaultdict(list)   # per group: runs done or out of retries, rebuilt too
     flights = set()
     candidates = []
     for row in rows:
         status = row.status
         counts[status] += 1
         if status == Status.DONE:
+            if grouped:
+                built[key_of(row)].append(row)
             continue
         if status in IN_FLIGHT:
             flights.add(row.trigger or row.run)
@@ -114,6 +140,8 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
             attempt = row.attempt or 0
             if attempt > wf.max_retries:
                 waiting.append(Exhausted(row.run, attempt))
+                if grouped:
+                    built[key_of(row)].append(row)
                 continue
             until = (row.updated or 0.0) + wf.retry_wait(attempt)
             if until > now:
@@ -146,7 +174,10 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
             elif newest is not None and key == open_key:
                 waiting.extend(GroupOpen(row.run, wf.group_by, key) for row in members)
             else:
-                units.append(tuple(members))
+                rebuilt = {row.run for row in built[key] if row.status != Status.DONE}
+                if rebuilt:   # out of retries, but built again with the group
+                    waiting[:] = [w for w in waiting if w.run not in rebuilt]
+                units.append(tuple(sorted(members + built[key], key=lambda row: row.run)))
     else:
         units = [(row,) for row in candidates]
     slots = None if wf.max_in_flight is None else max(0, wf.max_in_flight - len(flights))
@@ -159,6 +190,7 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
             tp.builds.append(Build(tp.task, unit))
             if slots is not None:
                 slots -= 1
+    return sum(1 for row in rows if not row.fill) if wf.group_by == "fill" else 0
 
 
 def _apply_budget(result: Plan, budget: int) -> None:

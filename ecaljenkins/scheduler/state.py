@@ -67,6 +67,14 @@ class CampaignState:
     seen: int | None = None
     #: task -> ``fill`` or ``era``: the active tasks that group runs
     grouped: dict = field(default_factory=dict)
+    #: run -> its run types (``runinfo.rtypes`` text), for the runs read: which tasks it
+    #: has now
+    rtypes: dict[int, str] = field(default_factory=dict)
+
+    def has_task(self, run: int, task: str) -> bool:
+        """The one rule (:meth:`Campaign.tasks_of_run`): one of the run's run types has
+        the task."""
+        return task in self.campaign.tasks_of_run(self.rtypes.get(run))
 
     @property
     def groups_since(self) -> int:
@@ -111,15 +119,18 @@ def read_state(influx: Influx, camp: Campaign,
     mark on (and from where its fill/era starts, for grouped tasks). When a write
     brought back a run below the mark, two more: where that run's fill and era
     start, and the rows from there. A campaign without a mark has every row read
-    (``state.mark`` None).
+    (``state.mark`` None). Every rows query reads the run types of the same runs
+    (``runinfo.rtypes``): they say which rows are scheduled
+    (:meth:`CampaignState.has_task`).
     """
     grouped = _grouping(camp, grouped)
     mark = read_mark(influx, camp.name)
     seen = _seen(influx, mark)
     where = f"campaign = {quote_str(camp.name)}"
+    rtypes: dict[int, str] = {}
     if mark is None:
-        return CampaignState(camp, _rows(influx, camp, influx.stream(_rows_query(where))),
-                             0, {}, None, seen, grouped)
+        return CampaignState(camp, _rows(influx, camp, influx.stream(_rows_query(where)),
+                                         rtypes), 0, {}, None, seen, grouped, rtypes)
     lowered: list[int] = []
 
     def pieces():   # the lowest run written back comes first, then the rows, as they come
@@ -132,20 +143,20 @@ def read_state(influx: Influx, camp: Campaign,
             else:
                 yield series
 
-    rows = _rows(influx, camp, pieces())
+    rows = _rows(influx, camp, pieces(), rtypes)
     lowest = min(lowered, default=None)
     if lowest is None or lowest >= mark.run:
-        return CampaignState(camp, rows, mark.run, mark.starts, mark, seen, grouped)
+        return CampaignState(camp, rows, mark.run, mark.starts, mark, seen, grouped, rtypes)
     lowest = max(lowest, 0)
     starts = group_starts(influx, camp.name, lowest, set(grouped.values()))
     below = _rows(influx, camp, influx.stream("; ".join([
         *_group_queries(where, grouped, starts, lowest),
-        _rows_query(f"{where} AND time >= {lowest} AND time < {mark.run}")])))
+        _rows_query(f"{where} AND time >= {lowest} AND time < {mark.run}")])), rtypes)
     for task, task_rows in rows.items():   # grouped rows read twice are kept once
         merged = {row.run: row for row in below.get(task, ())}
         merged.update((row.run, row) for row in task_rows)
         below[task] = [merged[run] for run in sorted(merged)]
-    return CampaignState(camp, below, lowest, starts, mark, seen, grouped)
+    return CampaignState(camp, below, lowest, starts, mark, seen, grouped, rtypes)
 
 
 def _grouping(camp: Campaign, grouped: dict[str, str] | None) -> dict[str, str]:
@@ -162,8 +173,9 @@ def _group_queries(where: str, grouped: dict[str, str], starts: dict, since: int
         start = starts.get(kind, since)
         if tasks and start < since:
             which = " OR ".join(f"task = {quote_str(task)}" for task in tasks)
-            queries.append(_rows_query(f"{where} AND ({which}) AND time >= {start} "
-                                       f"AND time < {since}"))
+            span = f"time >= {start} AND time < {since}"
+            queries.append(_rows_query(f"{where} AND ({which}) AND {span}",
+                                       f"{where} AND {span}"))
     return queries
 
 
@@ -172,16 +184,24 @@ def reread(influx: Influx, state: CampaignState) -> CampaignState:
     return read_state(influx, state.campaign, state.grouped)
 
 
-def _rows_query(where: str) -> str:
-    return f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE {where} GROUP BY task"
+def _rows_query(where: str, runs_where: str | None = None) -> str:
+    """The rows of ``where``, and the run types of the same runs (``runs_where``: the
+    same span without the task filter; run numbers are the times of both)."""
+    return (f"SELECT {', '.join(ROW_FIELDS)} FROM run WHERE {where} GROUP BY task; "
+            f"SELECT rtypes FROM runinfo WHERE {runs_where or where}")
 
 
-def _rows(influx: Influx, camp: Campaign, pieces) -> dict[str, list[Row]]:
+def _rows(influx: Influx, camp: Campaign, pieces, rtypes: dict[int, str]
+          ) -> dict[str, list[Row]]:
     """Rows by task from the pieces of a rows query, each turned into rows as it comes,
-    so the raw JSON of a whole campaign is never held at once."""
+    so the raw JSON of a whole campaign is never held at once; the runs' run types
+    go into ``rtypes``."""
     expected = ["time", *ROW_FIELDS]
     rows: dict[str, list[Row]] = {}
     for series in pieces:
+        if series.name == "runinfo":
+            rtypes.update((run, text or "") for run, text in series.values)
+            continue
         if series.columns != expected:
             raise InfluxError(f"unexpected columns {series.columns} in the run rows of "
                               f"campaign {camp.name!r}")
@@ -239,8 +259,8 @@ def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
     """The lowest run with a (run, task) that can still change, never above the newest run.
 
     Settled, and so below the mark: ``done``, ``failed`` out of retries, and the
-    rows of a task that is inactive or has no definition (a run type or workflow
-    change lowers the mark to 0). The newest run is always read: a prompt campaign
+    rows of a task that is inactive (for their run: :meth:`CampaignState.has_task`)
+    or has no definition (a run type or workflow change lowers the mark to 0). The newest run is always read: a prompt campaign
     fetches after it, new runs may join its group. Without rows: where the read started.
     """
     active = state.campaign.active_tasks
@@ -252,6 +272,8 @@ def low_water_mark(state: CampaignState, workflows: dict[str, Workflow]) -> int:
         for row in rows:   # sorted by run: the first one that can change is the lowest
             if row.status == Status.DONE or (row.status == Status.FAILED
                                              and (row.attempt or 0) > wf.max_retries):
+                continue
+            if not state.has_task(row.run, task):
                 continue
             mark = row.run if mark is None else min(mark, row.run)
             break
@@ -304,9 +326,11 @@ def rebuild_mark(influx: Influx, camp: Campaign, workflows: dict[str, Workflow],
     the benchmark, whose writes are over, pass 0).
     """
     mark = read_mark(influx, camp.name)   # first: the server's clock before the rows
-    rows = _rows(influx, camp, influx.stream(_rows_query(f"campaign = {quote_str(camp.name)}")))
+    rtypes: dict[int, str] = {}
+    rows = _rows(influx, camp, influx.stream(_rows_query(f"campaign = {quote_str(camp.name)}")),
+                 rtypes)
     state = CampaignState(camp, rows, 0, {}, mark, _seen(influx, mark, settle),
-                          grouping(camp, workflows))
+                          grouping(camp, workflows), rtypes)
     return write_mark(influx, state, workflows)
 
 
