@@ -229,23 +229,42 @@ class ReprocessSummary:
     reset: list[int] = field(default_factory=list)
     #: runs whose build is queued or running: resetting them would start a second one
     in_flight: list[int] = field(default_factory=list)
+    #: how the task groups its runs; ``group_runs``: runs reset because a run of
+    #: their fill/era group was (a group is always built whole)
+    group_by: str = "run"
+    group_runs: list[int] = field(default_factory=list)
+    #: runs whose run types no longer have the task: left alone, never scheduled
+    inactive: list[int] = field(default_factory=list)
+    #: with_dependents: {dependent task: its runs reset too}
+    dependents: dict[str, list[int]] = field(default_factory=dict)
+    #: without: {dependent task: its runs left on the old outputs (not new)}
+    dependents_left: dict[str, list[int]] = field(default_factory=dict)
 
 
 def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
-              status: str | None = None) -> ReprocessSummary:
+              status: str | None = None, with_dependents: bool = False) -> ReprocessSummary:
     """Reset ``task`` to ``new`` (attempts 0) for some runs, the runs in ``status``, or all.
 
-    Runs with a build in flight are left alone (reported in ``in_flight``).
-    Named runs that do not have the task are an error, before anything is written.
+    A fill/era-grouped task has whole groups reset: a run brings the rest of its
+    group (``group_runs``). Runs whose run types no longer have the task are left
+    alone (``inactive``), as the scheduler would never build them. The tasks
+    depending on ``task`` (directly or not) are reset for the same runs, their own
+    groups included, with ``with_dependents``; otherwise the ones not ``new`` are
+    named in ``dependents_left``. Runs with a build in flight are left alone
+    (``in_flight``). Named runs that do not have the task are an error, before
+    anything is written. Two queries and one write.
     """
+    from .workflows import Workflow   # the build side does not load the catalogue code
     check_name(task, "task")
     camp = ctrl.info()
-    rows = ctrl.task_rows(task=task, fields="status")
-    if not rows and task not in camp.active_tasks:
-        known = {row["task"] for row in ctrl.task_rows(fields="status")} | camp.active_tasks
+    by_task: dict[str, dict[int, dict]] = {}
+    for row in ctrl.task_rows(fields="status, fill, era"):
+        by_task.setdefault(row["task"], {})[row["time"]] = row
+    current = by_task.get(task, {})
+    if not current and task not in camp.active_tasks:
+        known = set(by_task) | camp.active_tasks
         raise NotFound(f"task {task!r} is not in campaign {ctrl.campaign!r}"
                        + did_you_mean(task, known))
-    current = {row["time"]: row["status"] for row in rows}
     if runs is not None:
         wanted = sorted(set(int(run) for run in runs))
         missing = [run for run in wanted if run not in current]
@@ -253,15 +272,76 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
             raise NotFound(f"run {missing[0]} does not have task {task!r} in campaign "
                            f"{ctrl.campaign!r}")
     else:
-        wanted = sorted(run for run, st in current.items() if status in (None, st))
-    summary = ReprocessSummary()
-    for run in wanted:
-        target = summary.in_flight if current[run] in IN_FLIGHT else summary.reset
-        target.append(run)
+        wanted = sorted(run for run, row in current.items()
+                        if status in (None, row["status"]))
+    workflows = {name: Workflow.from_json(text) for name, text in camp.workflows.items()}
+    rtypes = {row["time"]: row.get("rtypes") or "" for row in ctrl.influx.select(
+        f"SELECT rtypes FROM runinfo WHERE campaign = {quote_str(ctrl.campaign)}")}
+    summary = ReprocessSummary(group_by=_group_by(workflows, task))
+
+    def select(name: str, chosen) -> tuple[list[int], list[int]]:
+        """(runs of ``name`` to reset: ``chosen`` and the rest of their groups, runs
+        left alone by the rule)."""
+        rows = by_task.get(name, {})
+        group_by = _group_by(workflows, name)
+        chosen = {run for run in chosen if run in rows}
+        if group_by != "run":
+            keys = {_group_key(rows[run], group_by) for run in chosen}
+            chosen |= {run for run, row in rows.items() if _group_key(row, group_by) in keys}
+        has = [run for run in chosen if name in camp.tasks_of_run(rtypes.get(run))]
+        return sorted(has), sorted(chosen - set(has))
+
+    selected, summary.inactive = select(task, wanted)
+    summary.group_runs = sorted(set(selected) - set(wanted))
+    resets = {task: selected}
+    for name in _dependents(workflows, task):
+        chosen = set().union(*(resets.get(dep, ()) for dep in workflows[name].depends_on))
+        if with_dependents:
+            resets[name], _ = select(name, chosen)
+            summary.dependents[name] = resets[name]
+        else:
+            rows = by_task.get(name, {})
+            left = sorted(run for run in chosen if run in rows
+                          and rows[run]["status"] != Status.NEW)
+            if left:
+                summary.dependents_left[name] = left
     now = time.time()
-    ctrl.influx.write([run_point(ctrl.campaign, task, run, Status.NEW, now, attempt=0,
-                                 **FRESH_ATTEMPT) for run in summary.reset])
+    points = []
+    for name, chosen in resets.items():
+        for run in chosen:
+            if by_task[name][run]["status"] in IN_FLIGHT:
+                if name == task:
+                    summary.in_flight.append(run)
+                continue
+            if name == task:
+                summary.reset.append(run)
+            points.append(run_point(ctrl.campaign, name, run, Status.NEW, now, attempt=0,
+                                    **FRESH_ATTEMPT))
+    ctrl.influx.write(points)
     return summary
+
+
+def _group_by(workflows: dict, task: str) -> str:
+    return workflows[task].group_by if task in workflows else "run"
+
+
+def _group_key(row: dict, group_by: str):
+    """A row's fill or era group; a run without a fill is a group of its own."""
+    if group_by == "fill":
+        return row.get("fill") or ("run", row["time"])
+    return row.get("era")
+
+
+def _dependents(workflows: dict, task: str) -> list[str]:
+    """The tasks depending on ``task``, directly or not, each after its dependencies."""
+    from graphlib import TopologicalSorter
+    graph = {name: wf.depends_on for name, wf in workflows.items()}
+    found, ordered = {task}, []
+    for name in TopologicalSorter(graph).static_order():
+        if name in workflows and any(dep in found for dep in workflows[name].depends_on):
+            found.add(name)
+            ordered.append(name)
+    return ordered
 
 
 # --- the build wrapper ---------------------------------------------------------------
