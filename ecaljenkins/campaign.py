@@ -81,11 +81,12 @@ class Campaign:
 
         The one rule of the planner, ``status`` and the report: a (run, task) is
         scheduled and counted only while one of the run's run types has the task.
-        A run without ``runinfo`` (an injection cut off) has every active task.
+        A run without recorded run types (no ``runinfo``: an injection cut off, or
+        one written by an older version) has every active task.
         """
         found = self._tasks_of.get(rtypes)
         if found is None:
-            if rtypes is None:
+            if not rtypes:
                 found = frozenset(self.active_tasks)
             else:
                 found = frozenset(task for name in rtypes.split(",") if name in self.rtypes
