@@ -94,6 +94,8 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
             tp.waiting = [Inactive(row.run) for row in rows
                           if row.status in (Status.NEW, Status.FAILED)
                           and not state.has_task(row.run, task)]
+        if not kept:   # no run of the task's run types has it
+            continue
         if wf is None:
             tp.counts.update(row.status for row in kept)
             tp.waiting += [NoDefinition(row.run) for row in kept
