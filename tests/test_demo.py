@@ -77,8 +77,11 @@ def test_demo_ends_with_every_run_done_after_exactly_one_retry(shortened):
     # the failure, as the user sees it before the retry: the whole fill's build
     log = f"{workdir}/logs/{DB}/{CAMPAIGN}/demo-calib/{FILL_8490[0]}-1.log"
     failures = [line.split() for line in failing.splitlines() if line.startswith("3624")]
-    assert failures == [[str(run), "demo-calib", "1", "exit", "code", "1", log]
-                        for run in FILL_8490]
+    assert [(f[:3], f[-1]) for f in failures] == [([str(run), "demo-calib", "1"], log)
+                                                 for run in FILL_8490]
+    # the reason is the Handler's exception, not just its exit code
+    assert all(" ".join(f[3:-1]).startswith("RuntimeError: run 3624") and
+               "simulated failure of the first attempt" in " ".join(f) for f in failures)
     # the end: every run done for both tasks, nothing failed
     final = final.split("$ ecalrunctrl.py")[0]
     for task in ("demo-reco", "demo-calib"):
