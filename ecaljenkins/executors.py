@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
     from .workflows import Scm
 
-EXECUTORS = ("jenkins", "local")
+#: where builds run (``scheduler.make_executor`` makes one by name)
+EXECUTORS = ("jenkins", "local", "htcondor")
 #: the parameter carrying the unique id of a trigger, to find its build again
 TRIGGER_PARAMETER = "TRIGGER_ID"
 #: builds a job lists in ``builds`` (Jenkins' ``Job.getNewBuilds``: the newest 100)
@@ -111,6 +112,8 @@ class BuildRequest:
     grouped: bool = False
     #: the workflow's repository (local builds check it out as the Jenkins job does)
     scm: "Scm | None" = None
+    #: the workflow's ``node`` (a Jenkins label; on HTCondor, see condor.node_commands)
+    node: str | None = None
 
     @property
     def job(self) -> str:
@@ -485,12 +488,3 @@ def _wrapper_args(db: str, campaign: str, task: str, runs) -> list[str]:
     return ["-m", "ecaljenkins.cli.automation", "--db", db, "--campaign", campaign, "run",
             "--task", task, "--runs", ",".join(map(str, runs))]
 
-
-def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs",
-                  settings: Settings | None = None):
-    """The executor called ``name`` (see :data:`EXECUTORS`)."""
-    if name == "jenkins":
-        return JenkinsExecutor(settings=settings)
-    if name == "local":
-        return LocalExecutor(jobs=jobs, log_dir=log_dir)
-    raise ConfigError(f"unknown executor {name!r}: use {' or '.join(EXECUTORS)}")

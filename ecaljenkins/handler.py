@@ -22,6 +22,14 @@ lifecycle of :func:`ecaljenkins.jobctrl.run_build` (a report InfluxDB cannot
 take is a warning and never changes the result). Under the build wrapper
 (``ecalautomation.py run``), the wrapper reports the build's status itself and
 the handler only records outputs, so a build is reported once.
+
+A task of many jobs (HTCondor) defines :meth:`jobs` instead: the build splits
+its runs into :class:`~ecaljenkins.condorjobs.JobSpec` s, submits them as one
+cluster to the schedd of ``CONDOR_CONFIG`` and ends; each job runs this same
+script with ``--jid JID`` and its spec's arguments, which calls
+:meth:`process_job` and reports the job (``running``, ``done`` with its
+outputs, ``failed``). The scheduler checks, resubmits and rolls the jobs up
+(:mod:`ecaljenkins.condorjobs`).
 """
 
 from __future__ import annotations
@@ -41,6 +49,15 @@ from .schema import Status
 from .settings import BuildEnv, Settings
 
 
+def _program() -> list[str]:
+    """How the jobs start this workflow again: ``-m module`` when it runs as a module
+    (an installed package), else the script's absolute path."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return ["-m", spec.name]
+    return [os.path.abspath(sys.argv[0])]
+
+
 class Handler:
     """One task of the ECAL automation; subclass it and override :meth:`process`."""
 
@@ -53,6 +70,8 @@ class Handler:
         self._reporter: Reporter | None = None
         self._ctrl: RunCtrl | None = None
         self._build = BuildEnv()
+        self._settings: Settings | None = None
+        self._job_outputs: list[str] = []
 
     # --- what a subclass writes ---------------------------------------------------
 
@@ -63,6 +82,16 @@ class Handler:
     def process_group(self, runs: list[int]) -> None:
         """Process the runs of a fill or era together (define it for grouped tasks)."""
         raise NotImplementedError
+
+    def jobs(self, runs: list[int]) -> list:
+        """The jobs of ``runs`` (a list of :class:`~ecaljenkins.condorjobs.JobSpec`):
+        define it to make the task many HTCondor jobs."""
+        raise NotImplementedError
+
+    def process_job(self, jid: str, runs: list[int]) -> None:
+        """Run job ``jid`` of :meth:`jobs` (its arguments are in ``self.args``);
+        raise to fail it; :meth:`register_output` records its outputs."""
+        raise NotImplementedError(f"{type(self).__name__} must define process_job(jid, runs)")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add the workflow's own options; their values are in ``self.args``."""
@@ -77,7 +106,11 @@ class Handler:
         return self._ctrl
 
     def register_output(self, run: int, path: str) -> None:
-        """Record the file produced for ``run``: the tasks depending on this one read it."""
+        """Record the file produced for ``run``: the tasks depending on this one read it.
+        In a job (``--jid``), the job's output, reported when it ends."""
+        if self.args is not None and self.args.jid is not None:
+            self._job_outputs.append(str(path))
+            return
         self._reporter.register_output(run, str(path))
 
     def dependency_outputs(self, run: int) -> dict[str, str]:
@@ -100,11 +133,14 @@ class Handler:
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--run", help="the run to process (default: $RUN_NUMBER)")
         which.add_argument("--runs", help="comma separated runs (default: $RUNS)")
+        parser.add_argument("--jid", help="run this job of the task's jobs (an HTCondor "
+                                          "job of a task of many jobs)")
         self.add_arguments(parser)
         return parser
 
     def _setup(self, argv) -> None:
         self._build, settings = BuildEnv.from_env(), Settings.from_env()
+        self._settings = settings
         self.args = args = self._parser(self._build, settings).parse_args(argv)
         if not args.db or not args.campaign:
             raise InputError("the database and campaign are required: give --db and "
@@ -127,6 +163,14 @@ class Handler:
         except EcalError as err:
             print(f"{self.task}: error: {err}", file=sys.stderr)
             return err.exit_code
+        try:
+            if self.args.jid is not None:
+                return self._run_job(self.args.jid)
+            if type(self).jobs is not Handler.jobs:
+                return self._submit_jobs()
+        except EcalError as err:
+            self._say(f"error: {err}")
+            return err.exit_code
         grouped = type(self).process_group is not Handler.process_group
         units = [self.runs] if grouped else [[run] for run in self.runs]
         # under the wrapper, the wrapper reports the build: the handler only works
@@ -144,6 +188,35 @@ class Handler:
                 failed += 1
                 tell_wrapper(self._build, outcome.fields.get("reason", ""))
         return 1 if failed else 0
+
+    def _submit_jobs(self) -> int:
+        """The build of a task of many jobs: submit them as one cluster, and end."""
+        from .condor import CondorPool
+        from .condorjobs import submit
+        specs = self.jobs(list(self.runs))
+        pool = CondorPool(log_dir=self._settings.log_dir or "logs", settings=self._settings)
+        cluster = submit(pool, self._reporter.influx, self.args.campaign, self.task,
+                         _program(), specs)
+        self._say(f"{len(specs)} job(s) submitted as HTCondor cluster {cluster}")
+        return 0
+
+    def _run_job(self, jid: str) -> int:
+        """One job of a task of many jobs: report it running, run it, report how it ended."""
+        from .schema import JobStatus
+        from .taskjobs import report
+        influx, campaign = self._reporter.influx, self.args.campaign
+        report(influx, campaign, self.task, {jid: self.runs}, JobStatus.RUNNING)
+        try:
+            self.process_job(jid, list(self.runs))
+        except Exception as err:  # the job's failure, reported with its first line
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:500]
+            self._say(f"job {jid} failed: {reason}")
+            report(influx, campaign, self.task, {jid: self.runs}, JobStatus.FAILED,
+                   fields={"reason": reason})
+            return 1
+        fields = {"output": ",".join(self._job_outputs)} if self._job_outputs else {}
+        report(influx, campaign, self.task, {jid: self.runs}, JobStatus.DONE, fields=fields)
+        return 0
 
     def _process(self, unit: list[int], grouped: bool) -> Outcome:
         if grouped:

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .condor import bindings
 from .errors import CondorError, CondorUnavailable
 from .localinflux import free_port
 from .settings import Settings, current
@@ -99,6 +100,8 @@ UPDATE_INTERVAL = 2
 STARTER_UPDATE_INTERVAL = 1
 SHADOW_QUEUE_UPDATE_INTERVAL = 1
 JOB_START_DELAY = 0
+# periodic_remove (a build's timeout) evaluated every second, not every minute
+PERIODIC_EXPR_INTERVAL = 1
 """
 
 
@@ -146,15 +149,6 @@ def debian_mirror(apt_dir: str = APT_SOURCES, settings: Settings | None = None) 
                             "(or set ECAL_CONDOR_MIRROR)")
 
 
-def _bindings():
-    try:
-        import htcondor2
-    except ImportError:
-        raise CondorUnavailable("the HTCondor Python bindings are not installed: "
-                                "pip install 'ecaljenkins[htcondor]'") from None
-    return htcondor2
-
-
 def missing() -> str | None:
     """What keeps a private pool from running here, in one line; None if nothing.
 
@@ -162,7 +156,7 @@ def missing() -> str | None:
     ``mmdebstrap``, a Debian mirror): :func:`ensure_rootfs` builds it.
     """
     try:
-        _bindings()
+        bindings()
         if os.geteuid() != 0:
             raise CondorUnavailable(_NOT_ROOT)
         if native():
@@ -241,7 +235,8 @@ class LocalCondor:
     - ``htcondor``: the ``htcondor2`` module; ``job_user``/``job_uid``: who jobs run as.
     """
 
-    def __init__(self, rootfs: str | Path | None = None, cpus: int = 2):
+    def __init__(self, rootfs: str | Path | None = None, cpus: int = 2,
+                 shared: tuple[str | Path, ...] = ()):
         self.rootfs = None if rootfs is None and native() else Path(rootfs or rootfs_path())
         if self.rootfs is not None:
             if not (self.rootfs / NATIVE_MASTER.lstrip("/")).exists():
@@ -249,7 +244,7 @@ class LocalCondor:
                                         "run 'make htcondor'")
         if os.geteuid() != 0:
             raise CondorUnavailable(_NOT_ROOT)
-        self.htcondor = _bindings()
+        self.htcondor = bindings()
         users = _passwd(self.rootfs or Path("/"))
         if f"uid:{JOB_UID}" not in users or "condor" not in users:
             raise CondorUnavailable(f"no user of uid {JOB_UID} or no user 'condor' in "
@@ -257,6 +252,8 @@ class LocalCondor:
         self.job_uid, self.job_gid, self.job_user = users[f"uid:{JOB_UID}"]
         self._condor_ids = users["condor"][:2]
         self.cpus = cpus
+        #: directories of the host the jobs see at the same path (besides /tmp)
+        self.shared = tuple(str(Path(path).resolve()) for path in shared)
         self.port = 0
         self.dir: Path | None = None
         self.proc: subprocess.Popen | None = None
@@ -284,13 +281,42 @@ class LocalCondor:
         os.chown(path, self.job_uid, self.job_gid)
         return path
 
+    def python(self) -> str:
+        """An interpreter the pool's jobs can run with this ecaljenkins importable: the
+        ``ECAL_CONDOR_PYTHON`` of the htcondor executor on this pool.
+
+        Natively, this process's own. In the root filesystem (its Python 3.13 has
+        ``requests`` but not the rest), a launcher in the pool's directory puts a copy
+        of the package and of its pure-Python dependencies on ``PYTHONPATH``.
+        """
+        if self.rootfs is None:
+            return sys.executable
+        launcher = self.dir / "python" / "python3"
+        if not launcher.exists():
+            import jinja2
+            import markupsafe
+            import yaml
+
+            import ecaljenkins
+            lib = launcher.parent / "lib"
+            for module in (ecaljenkins, yaml, jinja2, markupsafe):
+                source = Path(module.__file__).parent
+                shutil.copytree(source, lib / source.name,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+            launcher.write_text(f'#!/bin/sh\nPYTHONPATH={lib} PYTHONDONTWRITEBYTECODE=1 '
+                                'exec /usr/bin/python3 "$@"\n')
+            launcher.chmod(0o755)
+        return str(launcher)
+
     def _in_root(self, argv: list[str]) -> list[str]:
         """``argv`` run inside the root filesystem, in a mount namespace of its own."""
         if self.rootfs is None:
             return argv
         root = str(self.rootfs)
+        shared = "".join(f'mkdir -p "{root}{path}" && mount --bind "{path}" "{root}{path}" && '
+                         for path in self.shared)
         mounts = (f'mount --bind /tmp "{root}/tmp" && mount -t proc proc "{root}/proc" && '
-                  f'exec chroot "{root}" "$@"')
+                  f'{shared}exec chroot "{root}" "$@"')
         return ["unshare", "--mount", "--propagation", "private",
                 "sh", "-c", mounts, "sh", *argv]
 

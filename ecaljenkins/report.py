@@ -28,8 +28,9 @@ import jinja2
 from .campaign import RunCtrl
 from .errors import ConfigError, InputError
 from .jobs import templates_dir
-from .schema import FAILURE_FIELDS, STATUSES, Status
+from .schema import FAILURE_FIELDS, JOB_STATUSES, STATUSES, Status
 from .status import progress, read_runinfo, rule, summarize
+from .taskjobs import read_jobs
 
 TEMPLATE = "report.html.j2"
 #: a failure reason longer than this is cut in the hover text (the build log has it all)
@@ -140,11 +141,13 @@ def _environment() -> jinja2.Environment:
 
 
 def render_report(ctrl: RunCtrl) -> str:
-    """The HTML page of a campaign: three queries (configuration, runs, run x task rows)."""
+    """The HTML page of a campaign: four queries (configuration, runs, run x task rows,
+    the jobs of its tasks of many jobs)."""
     camp = ctrl.info()
     runinfo = read_runinfo(ctrl)
     rows = ctrl.task_rows(fields=", ".join(("status",) + FAILURE_FIELDS))
-    status = summarize(camp, runinfo, rows, [row for row in rows if row["status"] == Status.FAILED])
+    status = summarize(camp, runinfo, rows, [row for row in rows if row["status"] == Status.FAILED],
+                       read_jobs(ctrl.influx, ctrl.campaign, None))
     counted = rule(camp, runinfo)
     rows = [row for row in rows if counted(row)]
     tasks = list(status["tasks"])  # active ones in run-type order, then the leftovers
@@ -158,7 +161,7 @@ def render_report(ctrl: RunCtrl) -> str:
     except jinja2.TemplateNotFound:
         raise ConfigError(f"template {TEMPLATE} not found in {templates_dir()} "
                           "(set ECAL_TEMPLATES)") from None
-    return template.render(
+    return template.render(job_statuses=JOB_STATUSES,
         camp=camp, db=ctrl.influx.db, status=status, statuses=STATUSES, classes=CELL_CLASSES,
         tasks=tasks, active=active, summary=summary, eras=grid(runinfo, rows, tasks),
         failures=failures[:LISTED_FAILURES], more_failures=len(failures) - LISTED_FAILURES,

@@ -57,7 +57,7 @@ IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 
 #: fields of a (run, task) the scheduler reads, in this order after ``time``
 ROW_FIELDS = ("status", "attempt", "fill", "era", "updated", "queue_id", "build", "trigger",
-              "relaunched")
+              "relaunched", "jobs")
 #: fields of a failed (run, task) that status and report show
 FAILURE_FIELDS = ("attempt", "reason", "url", "log", "build")
 #: fields of a (run, task) that ``runs --json`` and ``history`` show besides its status

@@ -79,6 +79,7 @@ class Settings:
     | `ECAL_VENV_ROOT` | on a Jenkins agent: where the kept venvs of ecaljenkins are, one per version (default `$HOME/.cache/ecaljenkins`; read by `ecaljenkins/data/install-venv.sh`, which the Jenkinsfile and every generated job run) |
     | `ECAL_WHEELHOUSE` | on a Jenkins agent: a folder of ecaljenkins wheels pip looks in besides its index (the Jenkinsfile's `WHEELHOUSE`; read by `install-venv.sh`) |
     | `ECAL_TEST_INFLUXD` | the `influxd` binary of the local server (`make demo`, the tests; default: `influxd` on the PATH) |
+    | `ECAL_CONDOR_PYTHON` | the Python interpreter that runs the build wrapper in HTCondor jobs, with ecaljenkins importable on the execute nodes (default: the scheduler's own, for nodes sharing its installation) |
     | `ECAL_CONDOR_ROOTFS` | the Debian 13 root filesystem of the private HTCondor pool of the tests (`make htcondor`; default `/var/cache/ecaljenkins/condor-rootfs`) |
     | `ECAL_CONDOR_MIRROR` | the Debian mirror that root filesystem is built from (default: the one apt is configured with) |
 
@@ -111,6 +112,7 @@ class Settings:
     venv_root: str | None = _var("ECAL_VENV_ROOT")
     wheelhouse: str | None = _var("ECAL_WHEELHOUSE")
     test_influxd: str | None = _var("ECAL_TEST_INFLUXD")
+    condor_python: str | None = _var("ECAL_CONDOR_PYTHON")
     condor_rootfs: str | None = _var("ECAL_CONDOR_ROOTFS")
     condor_mirror: str | None = _var("ECAL_CONDOR_MIRROR")
 

@@ -14,7 +14,8 @@ from typing import Callable
 
 from .campaign import Campaign, RunCtrl
 from .names import quote_str
-from .schema import FAILURE_FIELDS, STATUSES, Status
+from .schema import FAILURE_FIELDS, JOB_STATUSES, STATUSES, Status
+from .taskjobs import read_jobs
 
 
 def read_runinfo(ctrl: RunCtrl) -> dict[int, dict]:
@@ -41,6 +42,21 @@ def failure(row: dict) -> dict:
             **{key: row.get(key) for key in FAILURE_FIELDS}}
 
 
+def job_counts(jobs) -> dict[str, dict[str, dict[str, int]]]:
+    """{task: {run: {job status: n, "resubmitted": n}}} of the jobs of tasks of many jobs
+    (:class:`ecaljenkins.taskjobs.Job`); a job of several runs counts for each."""
+    counts: dict = defaultdict(lambda: defaultdict(Counter))
+    for job in jobs:
+        for run in job.runs:
+            cell = counts[job.task][str(run)]
+            cell[job.status.value] += 1
+            cell["resubmitted"] += job.failures - (job.status == "failed")
+    return {task: {run: {key: n for key, n in (*((s.value, cell[s]) for s in JOB_STATUSES),
+                                               ("resubmitted", cell["resubmitted"])) if n}
+                   for run, cell in sorted(runs.items())}
+            for task, runs in sorted(counts.items())}
+
+
 def rule(camp: Campaign, runinfo: dict[int, dict]) -> Callable[[dict], bool]:
     """The planner's rule over rows read here: true while one of the row's run's run
     types has its task (:meth:`Campaign.tasks_of_run`)."""
@@ -48,11 +64,13 @@ def rule(camp: Campaign, runinfo: dict[int, dict]) -> Callable[[dict], bool]:
     return lambda row: row["task"] in camp.tasks_of_run(text.get(row["time"]))
 
 
-def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> dict:
+def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows,
+              jobs=()) -> dict:
     """The status document from rows already read (see :func:`campaign_status`).
 
     ``rows`` need ``time`` (the run), ``task`` and ``status``; ``failed_rows`` are
-    the failed ones with :data:`FAILURE_FIELDS`. A (run, task) counts only while
+    the failed ones with :data:`FAILURE_FIELDS`; ``jobs`` those of its tasks of many
+    jobs (:func:`ecaljenkins.taskjobs.read_jobs`). A (run, task) counts only while
     one of the run's run types has the task (:meth:`Campaign.tasks_of_run`, the
     planner's rule); the others are in ``inactive``. Per run type, a (run, task)
     counts when the task is active in the run type and the run is of that type.
@@ -89,6 +107,7 @@ def summarize(camp: Campaign, runinfo: dict[int, dict], rows, failed_rows) -> di
         "inactive": {task: _ordered(inactive[task]) for task in sorted(inactive)},
         "failures": sorted((failure(row) for row in failed_rows if counted(row)),
                            key=lambda f: (f["run"], f["task"])),
+        "jobs": job_counts(jobs),
     }
 
 
@@ -99,10 +118,11 @@ def _ordered(counts: Counter) -> dict[str, int]:
 
 
 def campaign_status(ctrl: RunCtrl) -> dict:
-    """Everything the status view shows, as a JSON-ready dict (four queries).
+    """Everything the status view shows, as a JSON-ready dict (five queries).
 
     ``{"campaign", "kind", "active", "runs", "rtypes": {name: {"filters", "tasks",
-    "runs", "counts"}}, "tasks": {task: {status: n}}, "failures": [...]}`` - the
+    "runs", "counts"}}, "tasks": {task: {status: n}}, "failures": [...], "jobs":
+    {task: {run: {job status: n}}}}`` - the
     shapes are documented in ``docs/json.md``. Raises NotFound for an unknown
     campaign.
     """
@@ -110,7 +130,8 @@ def campaign_status(ctrl: RunCtrl) -> dict:
     runinfo = read_runinfo(ctrl)
     rows = ctrl.task_rows(fields="status")
     failed = ctrl.task_rows(status=Status.FAILED, fields=", ".join(("status",) + FAILURE_FIELDS))
-    return summarize(camp, runinfo, rows, failed)
+    return summarize(camp, runinfo, rows, failed,
+                     read_jobs(ctrl.influx, ctrl.campaign, None))
 
 
 def progress(counts: dict[str, int]) -> tuple[int, int]:

@@ -91,7 +91,8 @@ def test_a_constant_number_of_queries(ctrl, client):
     small = queries()
     ctrl.inject(open_registry().era("Run2022B"))
     ctrl.set_status("t1", [r.number for r in open_registry().era("Run2022B")][:30], "failed")
-    assert queries() == small == 4
+    # configuration, runs, rows, failed rows, jobs of tasks of many jobs
+    assert queries() == small == 5
 
 
 def test_json_keeps_the_old_shape_and_adds_keys(run_cli, ctrl, runs):
@@ -101,7 +102,8 @@ def test_json_keeps_the_old_shape_and_adds_keys(run_cli, ctrl, runs):
     assert doc["campaign"] == "c1"
     assert doc["tasks"]["t3"] == {"new": len(other)}
     assert set(doc) == {"campaign", "kind", "active", "runs", "rtypes", "tasks", "inactive",
-                        "failures"}
+                        "failures", "jobs"}
+    assert doc["jobs"] == {}   # no task of many jobs
     assert set(doc["rtypes"]["all"]) == {"filters", "tasks", "runs", "counts"}
     assert set(doc["failures"][0]) == {"run", "task", "attempt", "reason", "url", "log", "build"}
 

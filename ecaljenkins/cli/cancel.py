@@ -17,12 +17,13 @@ def register(sub) -> None:
                    help="status of the cancelled runs: failed (default; 'reprocess' runs them "
                         "again) or new (the next cycle builds them again)")
     p.add_argument("--executor", choices=EXECUTORS, default="jenkins",
-                   help="where the builds run: Jenkins (default) or here (local builds)")
+                   help="where the builds run: Jenkins (default), here (local builds) or "
+                        "HTCondor (also removes the jobs of tasks of many jobs)")
 
 
 def cancel(args) -> int:
     from ..cancel import cancel as cancel_builds
-    from ..executors import make_executor
+    from ..scheduler import make_executor
     ctrl = runctrl(args)
     summary = cancel_builds(ctrl, lambda: make_executor(args.executor, settings=args.settings),
                             args.task, args.to)

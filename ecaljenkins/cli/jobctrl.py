@@ -140,4 +140,17 @@ def run(args) -> int:
             return Outcome.of_exit(code, said(reason_file) if code else "",
                                    log=str(log.resolve()))
 
-        return run_build(reporter, runs, work, build=build, url=url).code
+        code = run_build(reporter, runs, work, build=build, url=url).code
+        _leave_to_jobs(reporter, runs)
+        return code
+
+
+def _leave_to_jobs(reporter, runs: list[int]) -> None:
+    """A build of a task of many jobs submitted them and ended: its rows say what the
+    jobs say (running), not the build's own ``done`` (ecaljenkins.condorjobs)."""
+    from ..errors import EcalError
+    from ..taskjobs import roll_up
+    try:
+        roll_up(reporter.influx, reporter.campaign, reporter.task, runs)
+    except EcalError as err:   # the next scheduler cycle rolls up anyway
+        print(f"warning: the jobs of the build not rolled up: {err}", file=sys.stderr)

@@ -5,8 +5,8 @@ from collections import Counter
 
 from ..campaign import RunCtrl
 from ..schema import STATUSES
-from ..executors import EXECUTORS, make_executor
-from ..scheduler import DEFAULT_MAX_TRIGGERS, CampaignReport, Scheduler
+from ..scheduler import (DEFAULT_MAX_TRIGGERS, EXECUTORS, CampaignReport, Scheduler,
+                         make_executor)
 from ..errors import NEEDS_ATTENTION
 from ..scheduler.clock import utc
 from ..scheduler.lease import break_lease, held_since, released_on_signals
@@ -23,13 +23,18 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print what would be triggered and why the rest waits; write nothing")
     p.add_argument("--executor", choices=EXECUTORS, default="jenkins",
-                   help="where builds run: Jenkins (default) or subprocesses here")
+                   help="where builds run: Jenkins (default), subprocesses here, or "
+                        "HTCondor jobs")
+    p.add_argument("--schedd", metavar="NAME",
+                   help="htcondor executor: the schedd to submit to (default: the local "
+                        "schedd of CONDOR_CONFIG)")
     p.add_argument("--max-triggers", type=int, default=DEFAULT_MAX_TRIGGERS, metavar="N",
                    help=f"builds triggered per cycle at most (default {DEFAULT_MAX_TRIGGERS})")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="N",
                    help="local executor: builds run at the same time (default 2)")
     p.add_argument("--log-dir", metavar="DIR",
-                   help="local executor: where build logs go (default $ECAL_LOG_DIR or ./logs)")
+                   help="local and htcondor executors: where build logs go (default "
+                        "$ECAL_LOG_DIR or ./logs)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="dry run: list every run, not only the first ones of each task")
     p.add_argument("--break-lease", action="store_true",
@@ -48,7 +53,7 @@ def schedule(args) -> int:
         RunCtrl(client, args.campaign).info()
     log_dir = args.log_dir or args.settings.log_dir or "logs"
     executor = None if args.dry_run else make_executor(args.executor, args.jobs, log_dir,
-                                                       args.settings)
+                                                       args.settings, args.schedd)
     scheduler = Scheduler(client, executor, dry_run=args.dry_run,
                           max_triggers=args.max_triggers)
     with released_on_signals():     # Jenkins aborts a build with SIGTERM

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from ..schema import STATUSES, Status
+from ..schema import JOB_STATUSES, STATUSES, Status
 from .common import print_json, print_table, runctrl, subcommand
 
 #: failures listed by ``status``; the rest are one ``runs --status failed`` away
@@ -77,6 +77,12 @@ def status(args) -> None:
         print("\nruns kept, neither scheduled nor counted (no run type of theirs has the "
               "task any more):")
         _task_table(doc["inactive"], colour)
+    if doc["jobs"]:
+        print("\njobs of the tasks of many jobs, per (run, task):")
+        columns = [*JOB_STATUSES, "resubmitted"]
+        print_table(["task", "run", *columns],
+                    [[task, run, *(cell.get(key, 0) for key in columns)]
+                     for task, runs in doc["jobs"].items() for run, cell in runs.items()])
     failures = doc["failures"]
     if not failures:
         return

@@ -23,7 +23,8 @@ Layering: ``clock`` < ``state`` < ``waits`` < ``plan`` < ``report`` < ``lease``,
 ``fetch``, ``reconcile``, ``trigger`` < ``cycle``; no module imports a later one.
 """
 
-from .cycle import DEFAULT_MAX_TRIGGERS, Scheduler
+from .cycle import DEFAULT_MAX_TRIGGERS, EXECUTORS, Scheduler, make_executor
 from .report import CampaignReport, CycleReport, Triggered
 
-__all__ = ["DEFAULT_MAX_TRIGGERS", "Scheduler", "CampaignReport", "CycleReport", "Triggered"]
+__all__ = ["DEFAULT_MAX_TRIGGERS", "EXECUTORS", "Scheduler", "make_executor", "CampaignReport",
+           "CycleReport", "Triggered"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
 from ..campaign import Campaign, list_campaigns
 from ..errors import ConfigError, EcalError, NotFound
+from ..executors import EXECUTORS
 from ..influx import Influx, gc_paused
 from ..names import did_you_mean
+from ..schema import Status
+from ..settings import Settings
 from ..workflows import Workflow, load_catalogue
 from .clock import Clock
 from .fetch import fetch
@@ -16,11 +20,27 @@ from .lease import LEASE_SECONDS, LEASE_SETTLE, Lease, holder_id
 from .plan import plan
 from .reconcile import GRACE_SECONDS, reconcile, settle_local
 from .report import CampaignReport, CycleReport
-from .state import definitions, grouping, read_state, write_mark
+from .state import definitions, grouping, read_state, reread, write_mark
 from .trigger import trigger
 
 #: builds triggered per cycle at most (all campaigns of the database together)
 DEFAULT_MAX_TRIGGERS = 500
+
+
+def make_executor(name: str, jobs: int = 2, log_dir: str | os.PathLike = "logs",
+                  settings: Settings | None = None, schedd: str | None = None):
+    """The executor called ``name`` (see :data:`EXECUTORS`); ``jobs`` is the local
+    executor's parallel builds, ``schedd`` the htcondor executor's schedd."""
+    if name == "jenkins":
+        from ..executors import JenkinsExecutor
+        return JenkinsExecutor(settings=settings)
+    if name == "local":
+        from ..executors import LocalExecutor
+        return LocalExecutor(jobs=jobs, log_dir=log_dir)
+    if name == "htcondor":
+        from ..condor import HTCondorExecutor
+        return HTCondorExecutor(schedd, log_dir=log_dir, settings=settings)
+    raise ConfigError(f"unknown executor {name!r}: use {' or '.join(EXECUTORS)}")
 
 
 class Scheduler:
@@ -43,6 +63,7 @@ class Scheduler:
         self.max_triggers, self.clock, self.grace = max_triggers, clock, grace
         self._registry, self._catalogue_loader = registry, catalogue
         self._catalogue: dict[str, Workflow] | None = None
+        self._pool = None   # the schedd of the jobs of tasks of many jobs, when needed
         self.lease = Lease(influx, holder_id(), lease_seconds, lease_settle, clock)
 
     def cycle(self, campaign: str | None = None) -> CycleReport:
@@ -103,6 +124,8 @@ class Scheduler:
                 report.fetched = None
                 report.errors.append(f"campaign {camp.name!r}: fetching new runs: {err}")
         now = self.clock()
+        if not self.dry_run:
+            state = self._check_jobs(camp, state, workflows, report, now)
         relaunches = [] if self.dry_run else reconcile(self.influx, self.executor, state,
                                                         report, now, self.grace)
         report.plan = plan(state, workflows, now, budget)
@@ -119,6 +142,30 @@ class Scheduler:
         if state.mark is not None:   # a missing mark is made by 'index --rebuild' only
             report.mark = write_mark(self.influx, state, workflows)
         return None if budget is None else budget - len(report.plan.builds)
+
+    def _check_jobs(self, camp: Campaign, state, workflows, report: CampaignReport,
+                    now: float):
+        """The jobs of tasks of many jobs: checked, resubmitted, rolled up (read again
+        when that changed a row)."""
+        from ..condorjobs import check
+        report.jobs = check(self.influx, camp.name, workflows, self._condor_pool, now,
+                            report.warnings)
+        if report.jobs.changed:
+            state = reread(self.influx, state)
+        if report.jobs.waiting:   # a job's retry is coming: no new build of the run
+            state.rows = {task: [row._replace(status=Status.RUNNING)
+                                 if (task, row.run) in report.jobs.waiting else row
+                                 for row in rows] for task, rows in state.rows.items()}
+        return state
+
+    def _condor_pool(self):
+        """The schedd of the jobs: the htcondor executor's, else CONDOR_CONFIG's."""
+        if self._pool is None:
+            self._pool = getattr(self.executor, "pool", None)
+        if self._pool is None:
+            from ..condor import CondorPool
+            self._pool = CondorPool(log_dir=getattr(self.executor, "log_dir", "logs"))
+        return self._pool
 
     def _load_catalogue(self, report: CampaignReport) -> dict[str, Workflow]:
         """The workflow catalogue, read once per cycle (empty, with a warning, if broken)."""

@@ -69,7 +69,8 @@ def decide(task: str, rows: tuple[Row, ...], fact: Fact, now: float,
                          for row in rows
                          if not (row.status == Status.RUNNING and row.build == fact.build)])
     if state == FINISHED:
-        how = f"Jenkins build #{fact.build} {fact.result} without a report from the workflow"
+        how = fact.message or (f"Jenkins build #{fact.build} {fact.result} without a report "
+                               "from the workflow")
         status = Status.DONE if fact.result == "SUCCESS" else Status.FAILED
         return Decision([Change(task, row, status, {"build": fact.build, "url": fact.url,
                                                     "reason": how}, event=True)

@@ -40,6 +40,8 @@ class CampaignReport:
     groups_since: int = 0
     #: the low-water mark this cycle stored (None: none stored)
     mark: int | None = None
+    #: the check of the jobs of tasks of many jobs (ecaljenkins.condorjobs.Checked)
+    jobs: object = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: triggers Jenkins refused with an error status (a missing or disabled job, a

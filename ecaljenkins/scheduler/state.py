@@ -38,6 +38,8 @@ class Row(NamedTuple):
     build: int | None
     trigger: str | None
     relaunched: int | None
+    #: jobs of a task of many jobs rolled up into the row (ecaljenkins.taskjobs)
+    jobs: int | None = None
 
 
 class Mark(NamedTuple):
@@ -93,11 +95,14 @@ class CampaignState:
         return newest.run if newest else 0
 
     def flights(self) -> list[Flight]:
-        """The builds in flight, oldest first: each one's rows share its trigger id."""
+        """The builds in flight, oldest first: each one's rows share its trigger id.
+
+        A row whose status its jobs roll up (a task of many jobs, ``jobs`` > 0) is
+        not a build in flight: the build that submitted them is over."""
         found: dict = {}
         for task, rows in self.rows.items():
             for row in rows:
-                if row.status in IN_FLIGHT:
+                if row.status in IN_FLIGHT and not row.jobs:
                     found.setdefault((task, row.trigger or row.run), []).append(row)
         return [Flight(task, tuple(rows)) for (task, _), rows in found.items()]
 

@@ -39,7 +39,8 @@ def _request(db: str, campaign: str, build: Build, wf: Workflow | None) -> Build
     grouped = wf.group_by != "run" if wf else len(build.rows) > 1
     return BuildRequest(db, campaign, build.task, build.runs, uuid.uuid4().hex,
                         build.attempt(build.rows[0]), wf.command if wf else None,
-                        wf.timeout_minutes if wf else None, grouped, wf.scm if wf else None)
+                        wf.timeout_minutes if wf else None, grouped,
+                        scm=wf.scm if wf else None, node=wf.node if wf else None)
 
 
 def _intent(campaign: str, build: Build, trigger_id: str, now: float) -> list:

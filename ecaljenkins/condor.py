@@ -1,0 +1,366 @@
+"""Builds as HTCondor jobs: the ``htcondor`` executor.
+
+Each build becomes one HTCondor job (a cluster of one) running the same
+job-side wrapper a Jenkins build runs (``ecalautomation.py ... run --task T
+--runs R -- bash -c COMMAND``), submitted with the ``htcondor2`` bindings to the
+schedd of ``CONDOR_CONFIG`` (or the one named ``--schedd``). The scheduler
+records the cluster id where it records a Jenkins queue id; the wrapper reports
+``running`` and ``done``/``failed`` itself, and :meth:`HTCondorExecutor.locate`
+tells the scheduler what became of a job that did not report (see
+docs/scheduler.md, "Builds on HTCondor").
+
+Every job carries the build's trigger id in its ad (``EcalTrigger``), so a job
+submitted by a scheduler that died before recording its cluster id is found
+again instead of being submitted twice. The InfluxDB settings the wrapper needs
+(credentials included) reach the job in a file of mode 0600 transferred into
+its sandbox and read by the job's shell, never in its arguments or its ad.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import CondorError, CondorUnavailable, ConfigError
+from .executors import (ABSENT, BUILDING, DEQUEUED, FINISHED, GONE, STOPPED, UNKNOWN, WAITING,
+                        BuildRef, BuildRequest, Fact)
+from .settings import Settings, current, variables
+
+#: the job ad attribute carrying the trigger id (and its siblings, for people reading condor_q)
+TRIGGER_ATTR = "EcalTrigger"
+#: seconds a running job may take before the schedd removes it (from ``timeout_minutes``)
+TIMEOUT_ATTR = "EcalTimeoutSeconds"
+#: the file of settings each job's shell reads (in the job's sandbox)
+SETTINGS_FILE = "ecal-settings.sh"
+#: the settings a job needs to report: InfluxDB's, and how long to retry it
+JOB_SETTINGS = ("influxdb_url", "influxdb_user", "influxdb_password", "influxdb_token",
+                "influxdb_timeout", "report_retry")
+#: what a job ad is read for
+PROJECTION = ["ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal",
+              "ExitSignal", "HoldReason", "RemoveReason", TIMEOUT_ATTR]
+#: the job ad attribute naming a job of a task of many jobs: "db/campaign/task/jid"
+JOB_ATTR = "EcalJob"
+#: a node value naming an HTCondor accounting group rather than a machine
+ACCOUNTING_PREFIX = "group_"
+
+# JobStatus values (htcondor2.JobStatus)
+IDLE, RUNNING, REMOVED, COMPLETED, HELD, TRANSFERRING, SUSPENDED = 1, 2, 3, 4, 5, 6, 7
+
+
+def bindings():
+    """The ``htcondor2`` module, or a one-line error saying how to install it."""
+    try:
+        import htcondor2
+    except ImportError:
+        raise CondorUnavailable("the HTCondor Python bindings are not installed: "
+                                "pip install 'ecaljenkins[htcondor]'") from None
+    return htcondor2
+
+
+def quote_arguments(argv: list[str]) -> str:
+    """``argv`` in the submit language's new-style ``arguments`` syntax.
+
+    Each word goes in single quotes (a quote inside doubled), the whole in
+    double quotes (a double quote inside doubled); ``$`` becomes ``$(DOLLAR)``
+    so that no part of a command is taken for a submit macro.
+    """
+    words = ("'" + word.replace("'", "''").replace('"', '""') + "'" for word in argv)
+    return '"' + " ".join(words).replace("$", "$(DOLLAR)") + '"'
+
+
+def node_commands(node: str | None) -> dict[str, str]:
+    """What a workflow's ``node`` means on HTCondor: ``group_...`` is the accounting
+    group the job is charged to; any other value the machine it must run on."""
+    if node is None:
+        return {}
+    if node.startswith(ACCOUNTING_PREFIX):
+        return {"accounting_group": node}
+    return {"requirements": f'(TARGET.Machine == "{_classad_text(node)}")'}
+
+
+def _classad_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class CondorPool:
+    """A connection to one schedd, for builds and for the jobs of tasks of many jobs.
+
+    ``python`` is the interpreter that runs ecaljenkins on the execute nodes
+    (``ECAL_CONDOR_PYTHON``; default this one, for a pool whose nodes share this
+    installation). Jobs write under ``log_dir``; run as root (a test's private
+    pool), the directories and the settings file it makes belong to the owner of
+    ``log_dir``, the job's user. The queue is read once per cycle (:meth:`queued`);
+    a job no longer queued is looked up in the history (:meth:`history`).
+    """
+
+    def __init__(self, schedd_name: str | None = None, log_dir: str | os.PathLike = "logs",
+                 python: str | None = None, settings: Settings | None = None, schedd=None):
+        self.htcondor = bindings()
+        settings = current(settings)
+        self.settings = settings
+        self.python = python or settings.condor_python or sys.executable
+        self.log_dir = Path(log_dir).resolve()
+        with self.errors("connecting to the schedd"):
+            self.schedd = schedd or self._schedd(schedd_name)
+        self._settings_file: Path | None = None
+        self.new_cycle()
+
+    def _schedd(self, name: str | None):
+        htcondor = self.htcondor
+        if name is None:
+            return htcondor.Schedd()
+        ad = htcondor.Collector().locate(htcondor.DaemonTypes.Schedd, name)
+        if ad is None:
+            raise ConfigError(f"no schedd named {name!r} in the HTCondor pool of CONDOR_CONFIG")
+        return htcondor.Schedd(ad)
+
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """An HTCondor failure as one CondorError line naming what was being done."""
+        try:
+            yield
+        except (self.htcondor.HTCondorException, RuntimeError, ValueError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise CondorError(f"HTCondor: {action}: {first}") from None
+
+    def new_cycle(self) -> None:
+        """Forget the queue read in the previous cycle."""
+        self._queues: dict[str, dict] = {}
+
+    def _owner(self) -> tuple[int, int] | None:
+        """Who owns what is made for jobs: ``log_dir``'s owner, when root."""
+        if os.geteuid() != 0:
+            return None
+        info = self.log_dir.stat()
+        return info.st_uid, info.st_gid
+
+    def make_dirs(self, path: Path) -> None:
+        """``path`` and its missing parents, the job's user's."""
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        owner = self._owner()
+        for directory in reversed(missing):
+            directory.mkdir(exist_ok=True)
+            if owner:
+                os.chown(directory, *owner)
+
+    def settings_file(self) -> Path:
+        """The job's settings (InfluxDB's, credentials included): a shell file of mode
+        0600, rewritten once per scheduler process so a rotated password reaches the
+        jobs that have not started yet."""
+        if self._settings_file is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            names = variables()
+            lines = [f"export {names[key][0]}={shlex.quote(getattr(self.settings, key))}\n"
+                     for key in JOB_SETTINGS if getattr(self.settings, key)]
+            fd, tmp = tempfile.mkstemp(prefix=f".{SETTINGS_FILE}.", dir=self.log_dir)
+            with os.fdopen(fd, "w") as out:
+                out.writelines(lines)
+            owner = self._owner()
+            if owner:
+                os.chown(tmp, *owner)
+            path = self.log_dir / SETTINGS_FILE
+            os.replace(tmp, path)
+            self._settings_file = path
+        return self._settings_file
+
+    def job_command(self, argv: list[str]) -> dict[str, str]:
+        """Submit commands running ``argv`` (``python`` first) after reading the settings
+        file transferred into the sandbox: never a credential in the arguments."""
+        shell = f'set -a; . ./{SETTINGS_FILE}; set +a; exec "$0" "$@"'
+        return {"universe": "vanilla", "executable": "/bin/sh", "transfer_executable": "false",
+                "arguments": quote_arguments(["-c", shell, self.python, *argv]),
+                "should_transfer_files": "YES", "when_to_transfer_output": "ON_EXIT",
+                "transfer_input_files": str(self.settings_file())}
+
+    def submit(self, description: dict[str, str], action: str,
+               itemdata: list[dict] | None = None) -> int:
+        """Submit ``description`` (once per item of ``itemdata``); the cluster id."""
+        self.make_dirs(Path(description["initialdir"]))
+        with self.errors(action):
+            if itemdata is None:
+                result = self.schedd.submit(self.htcondor.Submit(description))
+            else:
+                # count=1: one job per item (count 0 is refused with items)
+                result = self.schedd.submit(self.htcondor.Submit(description), count=1,
+                                            itemdata=iter(itemdata))
+        return int(result.cluster())
+
+    def queued(self, attr: str) -> dict[str, dict]:
+        """Every job of the schedd carrying ``attr``, by its value (read once a cycle)."""
+        if attr not in self._queues:
+            with self.errors("reading the queue"):
+                ads = self.schedd.query(f"{attr} =!= undefined", [*PROJECTION, attr])
+            self._queues[attr] = {ad[attr]: dict(ad) for ad in ads}
+        return self._queues[attr]
+
+    def history(self, constraint: str) -> dict | None:
+        """The latest ad of the history matching ``constraint``."""
+        with self.errors("reading the history"):
+            ads = list(self.schedd.history(constraint, PROJECTION, match=1))
+        return dict(ads[0]) if ads else None
+
+    def remove(self, constraint: str, action: str) -> None:
+        with self.errors(action):
+            self.schedd.act(self.htcondor.JobAction.Remove, constraint)
+
+
+class HTCondorExecutor:
+    """Builds as jobs of an HTCondor schedd (a :class:`CondorPool`).
+
+    The log of each build is the wrapper's,
+    ``<log_dir>/<db>/<campaign>/<task>/<run>-<attempt>.log`` as with the local
+    executor; the job's own stdout and stderr go beside it (``.out``).
+    """
+
+    name = "htcondor"
+
+    def __init__(self, schedd_name: str | None = None, log_dir: str | os.PathLike = "logs",
+                 python: str | None = None, settings: Settings | None = None, schedd=None):
+        self.pool = CondorPool(schedd_name, log_dir, python, settings, schedd)
+        self.log_dir = self.pool.log_dir
+
+    def new_cycle(self) -> None:
+        self.pool.new_cycle()
+
+    # -- submitting --
+
+    def log_path(self, request: BuildRequest) -> Path:
+        return (self.log_dir / request.db / request.campaign / request.task
+                / f"{request.runs[0]}-{request.attempt}.log")
+
+    def description(self, request: BuildRequest) -> dict[str, str]:
+        """The submit description of one build."""
+        if request.command is None:
+            raise ConfigError(f"task {request.task!r} has no workflow definition: "
+                              "no command to submit")
+        if request.scm is not None:
+            raise ConfigError(f"task {request.task!r} runs from a repository (scm): the "
+                              "htcondor executor does not check workflows out; use the "
+                              "jenkins or local executor for it")
+        log = self.log_path(request)
+        description = self.pool.job_command(
+            ["-m", "ecaljenkins.cli.automation", "--db", request.db, "--campaign",
+             request.campaign, "run", "--task", request.task, "--runs",
+             ",".join(map(str, request.runs)), "--log", str(log), "--", "bash", "-c",
+             request.command])
+        description.update({
+            "initialdir": str(log.parent),
+            "output": log.with_suffix(".out").name,
+            "error": log.with_suffix(".out").name,
+            # the wrapper reports the cluster id as its build number
+            "environment": '"BUILD_NUMBER=$(ClusterId)"',
+            "batch_name": request.job,
+            f"+{TRIGGER_ATTR}": f'"{request.trigger_id}"',
+            "+EcalDb": f'"{request.db}"',
+            "+EcalCampaign": f'"{request.campaign}"',
+            "+EcalTask": f'"{request.task}"',
+            "+EcalRuns": f'"{",".join(map(str, request.runs))}"',
+        })
+        if request.timeout_minutes is not None:
+            description[f"+{TIMEOUT_ATTR}"] = str(int(request.timeout_minutes * 60))
+            description["periodic_remove"] = (f"(JobStatus == {RUNNING}) && "
+                                              f"(time() - JobCurrentStartDate > {TIMEOUT_ATTR})")
+        description.update(node_commands(request.node))
+        return description
+
+    def start(self, request: BuildRequest) -> int:
+        """Submit the build's job; its cluster id."""
+        return self.pool.submit(self.description(request), f"submitting {request.task} run(s) "
+                                f"{','.join(map(str, request.runs))}")
+
+    def finish(self) -> dict:
+        """HTCondor jobs run on their own: nothing to wait for."""
+        return {}
+
+    def cancel(self, ref: BuildRef) -> str:
+        """Remove the build's job (DEQUEUED while idle, STOPPED while running), and the
+        jobs of a task of many jobs of its runs (STOPPED); GONE when nothing was left.
+        A schedd error is raised (CondorError)."""
+        fact = self.locate(ref.job, ref.queue_id, ref.build, ref.trigger)
+        if fact.state == UNKNOWN:
+            raise CondorError(fact.message)
+        outcome = GONE
+        if fact.state in (WAITING, BUILDING):
+            self.pool.remove(f"ClusterId == {fact.queue_id}", f"removing job {fact.queue_id}")
+            outcome = DEQUEUED if fact.state == WAITING else STOPPED
+        runs = " || ".join(f'stringListMember("{run}", EcalRuns)' for run in ref.runs)
+        constraint = (f'{JOB_ATTR} =!= undefined && EcalDb == "{_classad_text(ref.db)}" && '
+                      f'EcalCampaign == "{_classad_text(ref.campaign)}" && '
+                      f'EcalTask == "{_classad_text(ref.task)}" && ({runs})')
+        with self.pool.errors("reading the jobs of the task"):
+            jobs = list(self.pool.schedd.query(constraint, ["ClusterId"]))
+        if jobs:
+            self.pool.remove(constraint, f"removing the jobs of {ref.task}")
+            outcome = STOPPED
+        return outcome
+
+    # -- reconciling --
+
+    def locate(self, job: str, queue_id: int, build: int, trigger: str) -> Fact:
+        """Where the build's job is: in the queue, else in the history, else ABSENT."""
+        try:
+            queued = self.pool.queued(TRIGGER_ATTR)
+            if trigger:
+                ad = queued.get(trigger)
+            else:   # a row from before trigger ids: by its cluster id
+                ad = next((ad for ad in queued.values() if ad["ClusterId"] == queue_id), None)
+            if ad is None and (trigger or queue_id):
+                ad = self.pool.history(f'{TRIGGER_ATTR} == "{_classad_text(trigger)}"'
+                                       if trigger else f"ClusterId == {int(queue_id)}")
+            if ad is None:
+                return Fact(ABSENT)
+            return self._fact(ad)
+        except CondorError as err:
+            return Fact(UNKNOWN, message=str(err))
+
+    def _fact(self, ad: dict) -> Fact:
+        cluster = int(ad["ClusterId"])
+        state, ok, message = outcome(self.pool, ad)
+        if state == WAITING:
+            return Fact(WAITING, queue_id=cluster)
+        if state == BUILDING:
+            return Fact(BUILDING, queue_id=cluster, build=cluster)
+        if state == FINISHED:
+            return Fact(FINISHED, queue_id=cluster, build=cluster,
+                        result="SUCCESS" if ok else "FAILURE", message=message)
+        return Fact(UNKNOWN, message=message)
+
+
+def outcome(pool: CondorPool, ad: dict) -> tuple[str, bool, str]:
+    """What a job ad says: (WAITING, BUILDING, FINISHED or UNKNOWN, succeeded, why).
+
+    A held job is removed here, so that it does not wait in the queue for ever.
+    """
+    cluster = int(ad["ClusterId"])
+    name = f"HTCondor job {cluster}.{ad.get('ProcId', 0)}"
+    status = ad.get("JobStatus")
+    if status == IDLE:
+        return WAITING, False, ""
+    if status in (RUNNING, TRANSFERRING, SUSPENDED):
+        return BUILDING, False, ""
+    if status == COMPLETED:
+        if ad.get("ExitBySignal"):
+            return FINISHED, False, (f"{name} killed by signal {ad.get('ExitSignal')} "
+                                     "without a report from the workflow")
+        code = ad.get("ExitCode")
+        return FINISHED, code == 0, (f"{name} exited with code {code} without a report "
+                                     "from the workflow")
+    if status == HELD:
+        reason = ad.get("HoldReason") or "no reason given"
+        pool.remove(f"ClusterId == {cluster} && ProcId == {ad.get('ProcId', 0)}",
+                    f"removing held job {cluster}")
+        return FINISHED, False, f"{name} held ({reason}); removed"
+    if status == REMOVED:
+        reason = ad.get("RemoveReason") or "no reason given"
+        if TIMEOUT_ATTR in reason:   # the periodic_remove of a build's timeout
+            reason = f"killed at its timeout of {ad.get(TIMEOUT_ATTR, 0) / 60:g} min"
+        return FINISHED, False, f"{name} removed: {reason}"
+    return UNKNOWN, False, f"{name}: unexpected JobStatus {status!r}"

@@ -1,0 +1,146 @@
+"""Tasks of many jobs on the session's real pool: a build submits a cluster and ends,
+each job reports by its id, the scheduler resubmits failed jobs and rolls up."""
+
+import itertools
+import re
+import sys
+import time
+
+import pytest
+
+from ecaljenkins import taskjobs
+from ecaljenkins.executors import LocalExecutor
+from ecaljenkins.report import render_report
+from ecaljenkins.status import campaign_status
+from ecaljenkins.scheduler import Scheduler
+from ecaljenkins.workflows import Workflow
+
+from fixtures.leaks import run_recorded
+from scheduling import FIRST_RUN, make_campaign, make_runs, rows
+
+R = FIRST_RUN
+WAIT = 120
+_names = itertools.count()
+
+SCRIPT = '''
+import pathlib
+from ecaljenkins import Handler
+from ecaljenkins.condorjobs import JobSpec
+
+HERE = pathlib.Path(__file__).parent
+
+class Split(Handler):
+    def add_arguments(self, parser):
+        parser.add_argument("--chunk", type=int)
+
+    def jobs(self, runs):
+        return [JobSpec(f"{run}-{chunk}", (run,), ("--chunk", str(chunk)))
+                for run in runs for chunk in range(3)]
+
+    def process_job(self, jid, runs):
+        marker = HERE / f"failed-once-{jid}"
+        if FAILING and jid.endswith("-1") and (ALWAYS or not marker.exists()):
+            marker.write_text("x")
+            raise RuntimeError(f"chunk {self.args.chunk} broke")
+        out = HERE / f"{jid}.out"
+        out.write_text(f"run {runs[0]} chunk {self.args.chunk}")
+        self.register_output(runs[0], str(out))
+
+if __name__ == "__main__":
+    raise SystemExit(Split(task="split").run())
+'''
+
+
+@pytest.fixture
+def many(condor_pool, influxd, db, env, monkeypatch):
+    """A function writing the task's script (failing chunk 1 of each run once, or
+    always) in a directory the jobs share; builds run here (local executor) with
+    the pool's CONDOR_CONFIG, the jobs on the pool."""
+    def make(always=False):
+        directory = condor_pool.make_dir(f"many-{next(_names)}")
+        script = directory / "split.py"
+        script.write_text(f"FAILING = True\nALWAYS = {always}\n" + SCRIPT)
+        monkeypatch.setenv("ECAL_CONDOR_PYTHON", condor_pool.python())
+        monkeypatch.setenv("ECAL_LOG_DIR", str(condor_pool.make_dir(f"many-logs-{next(_names)}")))
+        return f"{sys.executable} {script}", directory
+    yield make
+    condor_pool.schedd().act(condor_pool.htcondor.JobAction.Remove, f'EcalDb == "{db}"')
+
+
+def cycle_until(sched, ctrl, wanted, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sched.cycle()
+        stored = rows(ctrl, "split")
+        if all(row["status"] in wanted for row in stored.values()):
+            return stored
+        time.sleep(0.5)
+    raise AssertionError(f"rows not {wanted} within {timeout}s: {rows(ctrl, 'split')}")
+
+
+def test_a_task_of_many_jobs_resubmits_the_failed_one_and_rolls_up(many, client, db,
+                                                                  tmp_path):
+    command, directory = many()
+    ctrl = make_campaign(client, "c1", [Workflow("split", command, max_retries=2,
+                                                 retry_delay=0)], make_runs(2))
+    sched = Scheduler(client, LocalExecutor(log_dir=tmp_path), lease_settle=0)
+    report = sched.cycle()
+    assert not report.failed, report.campaigns[0].errors
+    assert rows(ctrl, "split")[R]["status"] in ("running", "done"), \
+        [path.read_text() for path in tmp_path.rglob("*.log")]
+    jobs = taskjobs.read_jobs(client, "c1", "split")
+    assert sorted(job.jid for job in jobs) == sorted(f"{run}-{c}" for run in (R, R + 1)
+                                                     for c in range(3))
+    # the build ended; its rows are its jobs' (running while any is idle or running)
+    final = cycle_until(sched, ctrl, {"done"})
+    for run in (R, R + 1):
+        assert final[run]["output"] == ",".join(str(directory / f"{run}-{c}.out")
+                                                for c in range(3))
+    history = taskjobs.job_history(client, "c1", "split", f"{R}-1")
+    assert [point["status"] for point in history] == \
+        ["idle", "running", "failed", "idle", "running", "done"]
+    # status and the report show the jobs per (run, task)
+    doc = campaign_status(ctrl)
+    assert doc["jobs"] == {"split": {str(R): {"done": 3, "resubmitted": 1},
+                                     str(R + 1): {"done": 3, "resubmitted": 1}}}
+    assert "<h2>Jobs of the tasks of many jobs</h2>" in render_report(ctrl)
+    ids = [point["condor_id"] for point in history if point["status"] == "idle"]
+    assert len(set(ids)) == 2     # resubmitted: another cluster
+    assert history[2]["reason"] == "chunk 1 broke"
+
+
+def test_a_job_out_of_retries_fails_its_run_for_good(many, client, db, tmp_path):
+    command, _ = many(always=True)
+    ctrl = make_campaign(client, "c1", [Workflow("split", command, max_retries=1,
+                                                 retry_delay=0)], make_runs(1))
+    sched = Scheduler(client, LocalExecutor(log_dir=tmp_path), lease_settle=0)
+    final = cycle_until(sched, ctrl, {"failed"})
+    assert final[R]["reason"] == f"job {R}-1 failed 2 times: out of retries"
+    sched.cycle()
+    assert rows(ctrl, "split")[R]["status"] == "failed"   # the build is not started again
+    history = taskjobs.job_history(client, "c1", "split", f"{R}-1")
+    assert [point["status"] for point in history].count("idle") == 2
+
+
+def test_demo_with_the_htcondor_executor(condor_pool, tmp_path):
+    """``make demo DEMO_ARGS='--executor htcondor'``, shortened: its own pool beside the
+    session's, demo-split's jobs on it, one failing once and resubmitted."""
+    workdir = condor_pool.make_dir(f"demo-{next(_names)}")
+    proc = run_recorded([sys.executable, "-m", "ecaljenkins.demo", "--executor", "htcondor",
+                         "--runs", "3", "--workdir", str(workdir)], timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    out = proc.stdout
+    history = out[out.index("$ condor_history"):out.index("# Nothing is left to start")]
+    jobs = [line.split() for line in history.splitlines()[1:]]
+    assert all(len(job) == 4 and job[0].isdigit() for job in jobs)
+    by_job = {}
+    for cluster, _, job, code in jobs:
+        by_job.setdefault(job, []).append((int(cluster), code))
+    resubmitted = {job: runs for job, runs in by_job.items() if len(runs) > 1}
+    assert len(by_job) == 9 and len(resubmitted) == 1   # 3 runs x 3 chunks, one failed once
+    (job, attempts), = resubmitted.items()
+    assert job.endswith("-1") and [code for _, code in attempts] == ["1", "0"]
+    final = out[out.index("# Nothing is left to start"):]
+    assert re.search(r"^demo-split +0 +0 +0 +3 +0 +3 ", final, re.M)
+    run = job.split("/")[-1].split("-")[0]
+    assert re.search(rf"^demo-split +{run} +0 +0 +3 +0 +1$", final, re.M)
