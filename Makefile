@@ -67,9 +67,11 @@ demo: influxd $(STAMP)
 	@$(BIN)/python -m ecaljenkins.demo $(DEMO_ARGS)
 
 # The benchmark at the scale of a data-taking year (docs/performance.md);
-# BENCH_ARGS=--quick or BENCH_ARGS='--sizes 1000,10000' to shorten it.
-bench: $(STAMP) influxd
+# BENCH_ARGS=--quick or BENCH_ARGS='--sizes 1000,10000' to shorten it; then the HTCondor
+# figures on a private pool (bench/condor_bench.py; CONDOR_BENCH_ARGS='--jobs 1000').
+bench: $(STAMP) influxd htcondor
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/condor_bench.py $(CONDOR_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output $(LINT_DIR)

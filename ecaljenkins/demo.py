@@ -17,6 +17,14 @@ followed by its output:
    its back-off and the successful retry are part of the show;
 4. print the status, write the HTML report, stop influxd.
 
+``--executor htcondor`` (``make demo DEMO_ARGS='--executor htcondor'``) also starts
+a private HTCondor pool (:mod:`ecaljenkins.localcondor`, root and the root
+filesystem of ``make htcondor``) and adds a third workflow, ``demo-split``: a task
+of several HTCondor jobs per run (:mod:`ecaljenkins.examples.demo_split`), whose
+build submits a cluster and ends; one of its jobs fails once and the scheduler
+resubmits it. The transcript shows the jobs with their cluster ids
+(``condor_history``) and the status with the jobs per (run, task).
+
 The output is a transcript a user can follow and replay by hand: the commands,
 what they print, and a few ``#`` lines saying what happens and why. Credentials
 reach the commands only through their environment; the password is random and
@@ -31,6 +39,7 @@ run from the current directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shlex
@@ -64,6 +73,9 @@ STAMP = ".ecal-demo"
 PARALLEL_BUILDS = 4
 #: scheduler cycles before giving up: reco, calib, a retry, and room to spare
 MAX_CYCLES = 10
+#: with the pool: cycles before giving up, and seconds between them while jobs run
+MAX_CYCLES_JOBS = 40
+JOBS_PAUSE = 2.0
 #: extra seconds slept past a back-off, so the next cycle finds it over
 BACKOFF_MARGIN = 0.5
 #: variables of the caller's shell the commands must not inherit: another
@@ -81,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"era of the bundled run catalogue (default {DEFAULT_ERA})")
     parser.add_argument("--runs", type=int, metavar="N",
                         help="only the first N runs of the era (default: all)")
+    parser.add_argument("--executor", choices=("local", "htcondor"), default="local",
+                        help="local: builds run here (default); htcondor: also a task "
+                             "of many HTCondor jobs on a private pool")
     parser.add_argument("--workdir", default="demo-output", metavar="DIR",
                         help="where logs, rendered jobs, outputs and the report go "
                              "(default ./demo-output; emptied first if an earlier demo "
@@ -130,8 +145,10 @@ def say(text: str) -> None:
 class Demo:
     """One demo: the private server, the commands' environment, the transcript."""
 
-    def __init__(self, server: LocalInfluxd, password: str, workdir: Path, failing_run: int):
-        self.server = server
+    def __init__(self, server: LocalInfluxd, password: str, workdir: Path, failing_run: int,
+                 pool=None):
+        self.server, self.pool = server, pool
+        self.tasks = TASKS + (("demo-split",) if pool else ())
         self.shown_dir = self.shown(workdir)
         self.logs = f"{self.shown_dir}/logs"
         self.bin_dir = str(Path(sys.executable).parent)
@@ -142,6 +159,11 @@ class Demo:
                         # as shown: the commands run from the current directory
                         ECAL_JOBS_DIR=f"{self.shown_dir}/jobs", ECAL_DEMO_DIR=self.shown_dir,
                         ECAL_DEMO_FAIL_ONCE=str(failing_run))
+        if pool is not None:   # the jobs run as the pool's user: their directories are its
+            self.env.update(pool.env(), ECAL_CONDOR_PYTHON=pool.python(), ECAL_LOG_DIR=self.logs)
+            for folder in ("logs", "data", f"data/{CAMPAIGN}", f"data/{CAMPAIGN}/demo-split"):
+                (workdir / folder).mkdir(exist_ok=True)
+                os.chown(workdir / folder, pool.job_uid, pool.job_gid)
         self.scripts = {}
         for script in ("ecalrunctrl.py", "ecalautomation.py"):
             path = shutil.which(script, path=self.env["PATH"])
@@ -166,6 +188,10 @@ class Demo:
         print("$ export ECAL_INFLUXDB_PASSWORD=...    # its password: never on a command line")
         print("$ export " + " ".join(f"{key}={shlex.quote(self.env[key])}" for key in
                                      ("ECAL_JOBS_DIR", "ECAL_DEMO_DIR", "ECAL_DEMO_FAIL_ONCE")))
+        if self.pool is not None:
+            print("$ export " + " ".join(f"{key}={shlex.quote(self.env[key])}" for key in
+                                         ("CONDOR_CONFIG", "ECAL_CONDOR_PYTHON",
+                                          "ECAL_LOG_DIR")))
 
     def run(self, script: str, *args: str) -> None:
         """Show the command, run it here, stream its output; stop on failure."""
@@ -199,10 +225,12 @@ class Demo:
         args = ("--db", DB, "schedule", "--executor", "local", "--jobs", str(PARALLEL_BUILDS),
                 "--log-dir", self.logs)
         status_shown = False
-        for _ in range(MAX_CYCLES):
+        for _ in range(MAX_CYCLES if self.pool is None else MAX_CYCLES_JOBS):
             self.run("ecalautomation.py", *args)
             ready, backoffs = self.next_step()
             if ready:
+                if self.pool is not None:   # jobs in flight on the pool: give them time
+                    time.sleep(JOBS_PAUSE)
                 continue
             if not backoffs:
                 return
@@ -222,6 +250,19 @@ class Demo:
             time.sleep(delay)
         raise DemoError(f"campaign {CAMPAIGN!r} still had builds to start or in flight "
                         f"after {MAX_CYCLES} scheduler cycles")
+
+    def condor_history(self) -> None:
+        """``condor_history`` of the demo's jobs, as the pool's own tool prints it."""
+        args = ["condor_history", "-constraint", 'EcalTask == "demo-split"', "-af",
+                "ClusterId", "ProcId", "EcalJob", "ExitCode"]
+        print(f"$ {shlex.join(args)}")
+        done = self.pool.command(*args, check=False)
+        lines = done.stdout.splitlines(keepends=True)
+        sys.stdout.write("".join(sorted(lines, key=lambda line: [
+            int(word) if word.isdigit() else 0 for word in line.split()[:2]])))
+        if done.returncode:
+            raise DemoError(f"condor_history exited with status {done.returncode}: "
+                            f"{done.stderr.strip()}")
 
     def status(self) -> None:
         self.run("ecalrunctrl.py", "--db", DB, "status", "--campaign", CAMPAIGN)
@@ -250,7 +291,7 @@ class Demo:
         self.run("ecalrunctrl.py", "--db", DB, "create", "--campaign", CAMPAIGN,
                  "--description", f"make demo: {era}")
         self.run("ecalrunctrl.py", "--db", DB, "rtype-update", "--campaign", CAMPAIGN,
-                 "--add", *TASKS)
+                 "--add", *self.tasks)
         print()
         say(f"Runs of {era} from the bundled run catalogue: each gets status new for "
             "each task.")
@@ -260,8 +301,17 @@ class Demo:
             "(run, task): demo-reco per run, then demo-calib per fill once demo-reco is "
             "done for all its runs. The local executor runs each build here, through the "
             "same wrapper as the Jenkins job, which reports to InfluxDB.")
+        if self.pool is not None:
+            say("demo-split is a task of many jobs: its build (here, as every build) "
+                "submits one HTCondor job per chunk of its run to the private pool and "
+                "ends; each cycle checks the jobs, resubmits a failed one after its "
+                "back-off and rolls them up into the (run, task).")
         self.schedule()
         print()
+        if self.pool is not None:
+            say("The jobs of demo-split in the pool's history, with their cluster ids "
+                "(a resubmitted job has a second cluster):")
+            self.condor_history()
         say("Nothing is left to start:")
         self.status()
         for (task, status, attempts), runs in self.retried().items():
@@ -271,6 +321,21 @@ class Demo:
         print()
         self.run("ecalrunctrl.py", "--db", DB, "report", "--campaign", CAMPAIGN,
                  "-o", f"{self.shown_dir}/report.html")
+
+
+def condor_pool(workdir: Path):
+    """A private HTCondor pool whose jobs see ``workdir`` (or why there is none)."""
+    from . import localcondor
+    problem = localcondor.missing()
+    if problem:
+        raise ConfigError(f"--executor htcondor needs a private HTCondor pool: {problem}")
+    for folder in (workdir, *workdir.parents):   # the jobs run as the pool's user
+        if not folder.stat().st_mode & 0o001:
+            raise ConfigError(f"--workdir {str(workdir)!r}: the pool's jobs cannot reach it "
+                              f"({str(folder)!r} is not searchable by other users): give "
+                              "a directory under /tmp, say")
+    localcondor.ensure_rootfs()
+    return localcondor.LocalCondor(shared=(workdir,))
 
 
 def main(argv=None) -> int:
@@ -283,12 +348,15 @@ def main(argv=None) -> int:
         workdir = prepare_workdir(Path(args.workdir).resolve())
         started = time.monotonic()
         password = secrets.token_urlsafe(18)
-        with LocalInfluxd(admin_password=secrets.token_urlsafe(18)) as server:
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(condor_pool(workdir)) if args.executor == "htcondor" \
+                else None
+            server = stack.enter_context(LocalInfluxd(admin_password=secrets.token_urlsafe(18)))
             server.create_database(DB)
             server.create_user(USER, password, db=DB)
             # the second run the workflows process fails once (with its fill's group)
             failing = kept[1] if len(kept) > 1 else kept[0]
-            demo = Demo(server, password, workdir, failing)
+            demo = Demo(server, password, workdir, failing, pool)
             demo.play(args.era, inject)
         print()
         say(f"Done in {time.monotonic() - started:.0f} s; influxd is stopped and its data "
