@@ -135,13 +135,18 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
     """One cycle's work on the jobs of ``campaign`` (see the module's docstring).
 
     ``pool_of()`` gives the :class:`CondorPool` (made only when a job needs the
-    schedd). One query when the campaign has no job; with jobs, one more for the
-    roll-up, one queue read, a history look-up per job in flight no longer queued,
-    one query of the submit descriptions when a job is to be resubmitted.
+    schedd). One query when every job is done (or there is none); else one for the
+    submit descriptions (only jobs submitted here are checked: an ECAL script's own
+    jobs reported through JobCtrl are its own), one for the roll-up, one queue read
+    and a history look-up per job in flight no longer queued.
     """
     jobs = taskjobs.read_jobs(influx, campaign, None)
-    if not jobs:
+    if all(job.status == JobStatus.DONE for job in jobs):
         return Checked()
+    # only the jobs submitted here (their description recorded) are checked and
+    # resubmitted; jobs an ECAL script submits and reports itself (JobCtrl) are its own
+    recorded = _descriptions(influx, campaign)
+    jobs = [job for job in jobs if (job.task, job.jid) in recorded]
     dead: dict[tuple[str, str], tuple[JobStatus, str]] = {}
     in_flight = [job for job in jobs if job.status in (JobStatus.IDLE, JobStatus.RUNNING)]
     if in_flight:
@@ -166,7 +171,8 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
         if (job.task, job.jid) in dead:
             status, why = dead[(job.task, job.jid)]
             points.append(task_job_point(campaign, job.task, job.jid, job.runs, status,
-                                         when + len(points), reason=why))
+                                         when + len(points), tuple(sorted(job.tags.items())),
+                                         reason=why))
             if status == JobStatus.FAILED:   # its back-off starts now
                 failed.append(job._replace(status=status, failures=job.failures + 1,
                                            time=when))
@@ -184,7 +190,7 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
         # else: its back-off is not over (Checked.waiting)
     if points:
         influx.write(points)
-    resubmitted = _resubmit(influx, campaign, due, pool_of, warnings) if due else 0
+    resubmitted = _resubmit(influx, campaign, due, recorded, pool_of, warnings) if due else 0
     changes = taskjobs.roll_up(influx, campaign)
     if exhausted:
         _mark_exhausted(influx, campaign, exhausted, workflows, now)
@@ -194,9 +200,9 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
                    bool(points or resubmitted or changes or exhausted), waiting)
 
 
-def _resubmit(influx: Influx, campaign: str, due: list, pool_of, warnings: list[str]) -> int:
-    """Submit the ``due`` jobs again from their recorded descriptions; how many were."""
-    recorded = _descriptions(influx, campaign)
+def _resubmit(influx: Influx, campaign: str, due: list, recorded: dict, pool_of,
+              warnings: list[str]) -> int:
+    """Submit the ``due`` jobs again from their ``recorded`` descriptions; how many were."""
     pool = pool_of()
     by_task = defaultdict(list)
     for job in due:
