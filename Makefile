@@ -66,12 +66,13 @@ test: $(STAMP) influxd htcondor lint
 demo: influxd $(STAMP)
 	@$(BIN)/python -m ecaljenkins.demo $(DEMO_ARGS)
 
-# The benchmark at the scale of a data-taking year (docs/performance.md);
-# BENCH_ARGS=--quick or BENCH_ARGS='--sizes 1000,10000' to shorten it; then the HTCondor
-# figures on a private pool (bench/condor_bench.py; CONDOR_BENCH_ARGS='--jobs 1000').
+# The HTCondor figures on a private pool (bench/condor_bench.py; CONDOR_BENCH_ARGS=
+# '--jobs 1000'), then the benchmark at the scale of a data-taking year, whose bench and
+# bench-history lines come last (docs/performance.md); BENCH_ARGS=--quick or
+# BENCH_ARGS='--sizes 1000,10000' to shorten it.
 bench: $(STAMP) influxd htcondor
-	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/condor_bench.py $(CONDOR_BENCH_ARGS)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info demo-output $(LINT_DIR)
