@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import CondorError, CondorUnavailable, ConfigError
+from .errors import CondorError, CondorUnavailable, ConfigError, ScmError
 from .executors import (ABSENT, BUILDING, DEQUEUED, FINISHED, GONE, STOPPED, UNKNOWN, WAITING,
-                        BuildRef, BuildRequest, Fact)
+                        BuildRef, BuildRequest, Fact, LocalOutcome)
 from .settings import Settings, current, variables
+from .workflows import Scm, checkout
 
 #: the job ad attribute carrying the trigger id (and its siblings, for people reading condor_q)
 TRIGGER_ATTR = "EcalTrigger"
@@ -40,9 +42,12 @@ SETTINGS_FILE = "ecal-settings.sh"
 #: the settings a job needs to report: InfluxDB's, and how long to retry it
 JOB_SETTINGS = ("influxdb_url", "influxdb_user", "influxdb_password", "influxdb_token",
                 "influxdb_timeout", "report_retry")
+#: the job ad attribute naming the checkout of the workflow's repository a build's job
+#: gets (kept on the scheduler's machine while a job in the queue names it)
+WORKSPACE_ATTR = "EcalWorkspace"
 #: what a job ad is read for
 PROJECTION = ["ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal",
-              "ExitSignal", "HoldReason", "RemoveReason", TIMEOUT_ATTR]
+              "ExitSignal", "HoldReason", "RemoveReason", TIMEOUT_ATTR, WORKSPACE_ATTR]
 #: the job ad attribute naming a job of a task of many jobs: "db/campaign/task/jid"
 JOB_ATTR = "EcalJob"
 #: a node value naming an HTCondor accounting group rather than a machine
@@ -171,10 +176,20 @@ class CondorPool:
             self._settings_file = path
         return self._settings_file
 
-    def job_command(self, argv: list[str]) -> dict[str, str]:
+    def give(self, top: Path) -> None:
+        """``top`` and everything under it, the job's user's (when root)."""
+        owner = self._owner()
+        if owner:
+            for folder, dirs, files in os.walk(top):
+                for name in (folder, *(os.path.join(folder, entry) for entry in dirs + files)):
+                    os.chown(name, *owner, follow_symlinks=False)
+
+    def job_command(self, argv: list[str], workdir: str | None = None) -> dict[str, str]:
         """Submit commands running ``argv`` (``python`` first) after reading the settings
-        file transferred into the sandbox: never a credential in the arguments."""
-        shell = f'set -a; . ./{SETTINGS_FILE}; set +a; exec "$0" "$@"'
+        file transferred into the sandbox: never a credential in the arguments. With
+        ``workdir``, ``argv`` runs in that directory of the sandbox."""
+        enter = f"cd {shlex.quote(workdir)} && " if workdir else ""
+        shell = f'set -a; . ./{SETTINGS_FILE}; set +a; {enter}exec "$0" "$@"'
         return {"universe": "vanilla", "executable": "/bin/sh", "transfer_executable": "false",
                 "arguments": quote_arguments(["-c", shell, self.python, *argv]),
                 "should_transfer_files": "YES", "when_to_transfer_output": "ON_EXIT",
@@ -218,6 +233,15 @@ class HTCondorExecutor:
     The log of each build is the wrapper's,
     ``<log_dir>/<db>/<campaign>/<task>/<run>-<attempt>.log`` as with the local
     executor; the job's own stdout and stderr go beside it (``.out``).
+
+    A workflow with ``scm`` runs in a checkout of its repository, as its Jenkins
+    job would: the scheduler checks the repository out once per (task, scm) and
+    cycle, under ``<log_dir>/workspace/<db>/<campaign>/<task>/``, and each build's
+    job gets that checkout transferred into its sandbox (the command runs at its
+    top, or in ``subdir``). A task's older checkouts are removed at its next
+    checkout, once no job in the queue names them (:data:`WORKSPACE_ATTR`). A
+    checkout that fails fails the builds of the task in that cycle, with git's
+    error as their reason (:meth:`finish`), as a Jenkins job failing its checkout.
     """
 
     name = "htcondor"
@@ -226,9 +250,13 @@ class HTCondorExecutor:
                  python: str | None = None, settings: Settings | None = None, schedd=None):
         self.pool = CondorPool(schedd_name, log_dir, python, settings, schedd)
         self.log_dir = self.pool.log_dir
+        self._checkouts: dict[tuple[str, str, str, Scm], Path | ScmError] = {}
+        self._ended: dict[str, LocalOutcome] = {}
 
     def new_cycle(self) -> None:
+        """Forget the queue read and the checkouts made in the previous cycle."""
         self.pool.new_cycle()
+        self._checkouts.clear()
 
     # -- submitting --
 
@@ -236,21 +264,19 @@ class HTCondorExecutor:
         return (self.log_dir / request.db / request.campaign / request.task
                 / f"{request.runs[0]}-{request.attempt}.log")
 
-    def description(self, request: BuildRequest) -> dict[str, str]:
-        """The submit description of one build."""
+    def description(self, request: BuildRequest,
+                    workspace: Path | None = None) -> dict[str, str]:
+        """The submit description of one build (run in ``workspace``, the checkout of
+        its workflow's repository, when it has one)."""
         if request.command is None:
             raise ConfigError(f"task {request.task!r} has no workflow definition: "
                               "no command to submit")
-        if request.scm is not None:
-            raise ConfigError(f"task {request.task!r} runs from a repository (scm): the "
-                              "htcondor executor does not check workflows out; use the "
-                              "jenkins or local executor for it")
         log = self.log_path(request)
         description = self.pool.job_command(
             ["-m", "ecaljenkins.cli.automation", "--db", request.db, "--campaign",
              request.campaign, "run", "--task", request.task, "--runs",
              ",".join(map(str, request.runs)), "--log", str(log), "--", "bash", "-c",
-             request.command])
+             request.command], workdir=request.scm.subdir if workspace else None)
         description.update({
             "initialdir": str(log.parent),
             "output": log.with_suffix(".out").name,
@@ -264,6 +290,9 @@ class HTCondorExecutor:
             "+EcalTask": f'"{request.task}"',
             "+EcalRuns": f'"{",".join(map(str, request.runs))}"',
         })
+        if workspace is not None:   # its contents: the sandbox is the checkout's top
+            description["transfer_input_files"] += f",{workspace}/"
+            description[f"+{WORKSPACE_ATTR}"] = f'"{_classad_text(str(workspace))}"'
         if request.timeout_minutes is not None:
             description[f"+{TIMEOUT_ATTR}"] = str(int(request.timeout_minutes * 60))
             description["periodic_remove"] = (f"(JobStatus == {RUNNING}) && "
@@ -272,13 +301,56 @@ class HTCondorExecutor:
         return description
 
     def start(self, request: BuildRequest) -> int:
-        """Submit the build's job; its cluster id."""
-        return self.pool.submit(self.description(request), f"submitting {request.task} run(s) "
+        """Submit the build's job; its cluster id (0 when its checkout failed: the
+        build has ended, :meth:`finish` says how)."""
+        workspace = None
+        if request.scm is not None and request.command is not None:
+            workspace = self.workspace(request)
+            if isinstance(workspace, ScmError):
+                self._ended[request.trigger_id] = LocalOutcome(128, str(workspace),
+                                                               failure=str(workspace))
+                return 0
+        return self.pool.submit(self.description(request, workspace),
+                                f"submitting {request.task} run(s) "
                                 f"{','.join(map(str, request.runs))}")
 
-    def finish(self) -> dict:
-        """HTCondor jobs run on their own: nothing to wait for."""
-        return {}
+    def workspace(self, request: BuildRequest) -> Path | ScmError:
+        """The checkout of the build's repository made in this cycle for its task (made
+        now, by the first build of the task), or why it failed."""
+        key = (request.db, request.campaign, request.task, request.scm)
+        if key not in self._checkouts:
+            scm = request.scm
+            parent = self.log_dir / "workspace" / request.db / request.campaign / request.task
+            folder = parent / f"{(scm.commit or 'tip')[:12]}-{request.trigger_id[:8]}"
+            self.pool.make_dirs(parent)
+            try:
+                checkout(scm, folder)
+            except ScmError as err:
+                shutil.rmtree(folder, ignore_errors=True)
+                self._checkouts[key] = err
+                return err
+            self.pool.give(folder)
+            self._checkouts[key] = folder
+            self._prune(parent)
+        return self._checkouts[key]
+
+    def _prune(self, parent: Path) -> None:
+        """Remove the checkouts of ``parent`` (a task's) not made in this cycle that no
+        job in the queue names (all are kept when the queue cannot be read)."""
+        try:
+            named = {ad.get(WORKSPACE_ATTR) for ad in self.pool.queued(TRIGGER_ATTR).values()}
+        except CondorError:
+            return
+        made = {path for path in self._checkouts.values() if isinstance(path, Path)}
+        for folder in parent.iterdir():
+            if folder not in made and str(folder) not in named:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def finish(self) -> dict[str, LocalOutcome]:
+        """HTCondor jobs run on their own: only the builds whose checkout failed since
+        the last call have ended; {trigger id: outcome}."""
+        ended, self._ended = self._ended, {}
+        return ended
 
     def cancel(self, ref: BuildRef) -> str:
         """Remove the build's job (DEQUEUED while idle, STOPPED while running), and the

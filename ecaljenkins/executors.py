@@ -131,15 +131,20 @@ class BuildRequest:
 
 
 class LocalOutcome(NamedTuple):
-    """How a local build ended: the wrapper's exit status and what it said on stderr."""
+    """How a build ended on this machine: the wrapper's exit status and what it said on
+    stderr; or, with ``failure``, why it ended before its wrapper ran (a failed
+    checkout of its workflow's repository, here or for an HTCondor job)."""
 
     code: int
     stderr: str
     timed_out: bool = False
+    failure: str = ""
 
     @property
     def reason(self) -> str:
         """Why the rows are failed when the wrapper could not report."""
+        if self.failure:
+            return self.failure
         if self.timed_out:
             return "local build killed at its timeout"
         return f"local build exited with code {self.code} without a report"
@@ -430,7 +435,7 @@ class LocalExecutor:
             try:
                 cwd = checkout(scm, workspace)
             except EcalError as err:
-                return LocalOutcome(128, str(err))
+                return LocalOutcome(128, str(err), failure=str(err))
         try:
             proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, cwd=cwd,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -25,3 +25,17 @@ def test_local_build_runs_in_a_checkout_of_the_pinned_commit(run_cli, client, db
     (log,) = (tmp_path / "logs" / db / "c1" / "a").glob("*.log")
     text = log.read_text()
     assert "in-subdir" in text and "echo two" in text and "three" not in text
+
+
+def test_a_failed_checkout_fails_the_local_build_with_git_error(run_cli, client, db, tmp_path,
+                                                                git_remote):
+    wf = Workflow("a", "bash run.sh", max_retries=0,
+                  scm={"url": git_remote.url, "branch": "no-such-branch"})
+    ctrl = make_campaign(client, "c1", [wf], make_runs(1))
+    result = run_cli("ecalautomation.py", "--db", db, "schedule", "--executor", "local",
+                     "--log-dir", str(tmp_path / "logs"))
+    assert "couldn't find remote ref" in result.out + result.err, result
+    row = rows(ctrl, "a")[R]
+    assert row["status"] == "failed"
+    assert row["reason"] == (f"git checkout of {git_remote.url} failed: fatal: couldn't find "
+                             "remote ref refs/heads/no-such-branch")

@@ -120,13 +120,14 @@ def reconcile(influx: Influx, executor, state: CampaignState, report: CampaignRe
 
 def settle_local(influx: Influx, camp: Campaign, outcomes: dict, report: CampaignReport,
                  now: float) -> None:
-    """Local builds are over: fail or finish the rows whose wrapper did not report.
+    """Local builds (and builds whose checkout failed) are over: fail or finish the rows
+    whose wrapper did not report.
 
     One query and at most one write, whatever the number of builds.
     """
     for trigger, outcome in outcomes.items():
         if outcome.stderr:
-            report.warnings.append(f"local build {trigger[:8]}: {outcome.stderr}")
+            report.warnings.append(f"build {trigger[:8]}: {outcome.stderr}")
     changes = []
     state = read_state(influx, camp, {})   # the builds in flight: no group needed
     for flight in state.flights():
