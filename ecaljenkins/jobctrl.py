@@ -252,7 +252,9 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
     groups included, with ``with_dependents``; otherwise the ones not ``new`` are
     named in ``dependents_left``. Runs with a build in flight are left alone
     (``in_flight``). Named runs that do not have the task are an error, before
-    anything is written. Two queries and one write.
+    anything is written. A task of many jobs starts afresh: the old attempt's jobs
+    no longer count (``jobs_since``, :mod:`ecaljenkins.taskjobs`). Two queries and
+    one write.
     """
     from .workflows import Workflow   # the build side does not load the catalogue code
     check_name(task, "task")
@@ -306,6 +308,9 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
             if left:
                 summary.dependents_left[name] = left
     now = time.time()
+    # the jobs of a task of many jobs reported before now are the old attempt's
+    # (ecaljenkins.taskjobs): its roll-up, outputs and job counts start again here
+    jobs_since = time.time_ns()
     points = []
     for name, chosen in resets.items():
         for run in chosen:
@@ -316,7 +321,7 @@ def reprocess(ctrl: RunCtrl, task: str, runs: Iterable[int] | None = None,
             if name == task:
                 summary.reset.append(run)
             points.append(run_point(ctrl.campaign, name, run, Status.NEW, now, attempt=0,
-                                    **FRESH_ATTEMPT))
+                                    jobs_since=jobs_since, **FRESH_ATTEMPT))
     ctrl.influx.write(points)
     return summary
 

@@ -70,7 +70,7 @@ RESERVED_FIELDS = frozenset({
 JOB_KEY_TAGS = ("campaign", "task", "jid")
 #: what a new build of a (run, task) starts from: nothing left of the previous one
 FRESH_ATTEMPT = {"queue_id": 0, "build": 0, "url": "", "reason": "", "trigger": "",
-                 "relaunched": 0, "log": "", "output": ""}
+                 "relaunched": 0, "log": "", "output": "", "jobs": 0}
 #: the one scheduling lease of a database
 LOCK_SCOPE = "schedule"
 #: measurements keyed by the run number: a point of one may bring an old run back

@@ -12,7 +12,10 @@ one unit of work of one task of a campaign:
 * its status is a :class:`~ecaljenkins.schema.JobStatus`: ``idle`` (submitted,
   waiting) -> ``running`` -> ``done``|``failed``, and back to ``idle`` when it
   is resubmitted. Each report is a ``job`` point (docs/schema.md, "Jobs"); the
-  latest is the job's status, its ``failed`` points are its failures.
+  latest is the job's status, its ``failed`` points are its failures;
+* a reprocessed (run, task) starts afresh: ``reprocess`` sets the row's
+  ``jobs_since``, and the jobs whose latest report is older (the earlier
+  attempt's) are left out of everything here; failures count from it.
 
 The **roll-up** (:func:`roll_up`) makes the (run, task) row the scheduler,
 ``status``, the report and ``get_output`` read say what its jobs say, for every
@@ -135,12 +138,13 @@ def task_runs(influx: Influx, campaign: str, task: str, runs: Iterable[int] | No
 # --- reading --------------------------------------------------------------------------
 
 def _jobs_statements(campaign: str, task: str | None, tags: tuple = ()) -> str:
-    """Latest report and failure count of every job of the task, or of every task
-    (one row per job)."""
+    """The latest report of every job of the task, or of every task (one row per
+    job), the times of their failures, and the rows' ``jobs_since``."""
     where = _where(campaign, task) + " AND jid != ''" + _tag_filter(tags)
     return (f"SELECT last(status) AS status, runs::field, output FROM job WHERE {where} "
-            f"GROUP BY *; SELECT count(status) AS failures FROM job WHERE {where} AND "
-            "status::field = 'failed' GROUP BY *")
+            f"GROUP BY *; SELECT status AS failed FROM job WHERE {where} AND "
+            "status::field = 'failed' GROUP BY *; SELECT jobs_since FROM run WHERE "
+            f"{_where(campaign, task)} AND jobs_since > 0 GROUP BY task")
 
 
 def _tag_filter(tags: tuple) -> str:
@@ -149,27 +153,43 @@ def _tag_filter(tags: tuple) -> str:
 
 
 def _jobs(series_list, tags: tuple | None = None) -> list[Job]:
-    """The jobs of a :func:`_jobs_statements` answer; only those with exactly ``tags``."""
-    latest, failures = {}, {}
+    """The jobs of a :func:`_jobs_statements` answer; only those with exactly ``tags``.
+
+    A job whose latest report is older than the ``jobs_since`` of one of its runs
+    belongs to an attempt before the task was reprocessed: it is left out, and a
+    job's failures count from there.
+    """
+    latest, failed_at, since = {}, defaultdict(list), {}
     for series in series_list:
+        if series.name == "run" and "jobs_since" in series.columns:
+            since.update(((series.tags["task"], row[0]), row[1]) for row in series.values)
         if series.name != "job":
             continue
         own = {k: v for k, v in series.tags.items() if v and k not in JOB_KEY_TAGS}
         key = (series.tags["task"], series.tags["jid"], tuple(sorted(own.items())))
         if tags is not None and key[2] != tags:
             continue
-        for row in series.dicts():
-            if "failures" in row:
-                failures[key] = row["failures"]
-            else:
-                latest[key] = (own, row)
-    jobs = [Job(task, jid, own,
-                tuple(int(run) for run in (row.get("runs") or "").split(",") if run),
-                JobStatus(row["status"]), row["time"], row.get("output"),
-                failures.get((task, jid, key_tags), 0))
-            for (task, jid, key_tags), (own, row) in latest.items()]
+        if "failed" in series.columns:
+            failed_at[key] = [row[0] for row in series.values]
+        else:
+            latest[key] = (own, next(series.dicts()))
+    jobs = []
+    for (task, jid, key_tags), (own, row) in latest.items():
+        runs = tuple(int(run) for run in (row.get("runs") or "").split(",") if run)
+        start = max((since.get((task, run), 0) for run in runs), default=0)
+        if row["time"] < start:
+            continue
+        jobs.append(Job(task, jid, own, runs, JobStatus(row["status"]), row["time"],
+                        row.get("output"),
+                        sum(when >= start for when in failed_at[task, jid, key_tags])))
     return sorted(jobs, key=lambda job: (job.task, job_order(job.jid),
                                          sorted(job.tags.items())))
+
+
+def _rows(series_list) -> list[dict]:
+    """The (run, task) rows of an answer that also holds :func:`_jobs_statements`'."""
+    return [row for s in series_list if s.name == "run" and "status" in s.columns
+            for row in s.dicts()]
 
 
 def job_order(jid: str) -> tuple:
@@ -254,8 +274,7 @@ def roll_up(influx: Influx, campaign: str, task: str | None = None,
     where, wanted = _rows_where(campaign, task, runs)
     series = influx.query(f"SELECT status, output FROM run WHERE {where} GROUP BY task; "
                           + _jobs_statements(campaign, task))
-    rows = {(row["task"], row["time"]): row for s in series if s.name == "run"
-            for row in s.dicts()}
+    rows = {(row["task"], row["time"]): row for row in _rows(series)}
     changes, points = _row_changes(rows, _jobs(series), wanted, time.time(), campaign)
     if points:
         influx.write(points)
@@ -309,7 +328,7 @@ def outputs(influx: Influx, campaign: str, task: str, era: str | None = None,
     where, wanted = _rows_where(campaign, task, runs)
     series = influx.query(f"SELECT status, output, era FROM run WHERE {where}; "
                           + _jobs_statements(campaign, task))
-    done = {row["time"]: row for s in series if s.name == "run" for row in s.dicts()
+    done = {row["time"]: row for row in _rows(series)
             if row.get("status") == Status.DONE
             and (era is None or row.get("era") == era)
             and (wanted is None or row["time"] in wanted)}

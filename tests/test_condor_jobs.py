@@ -10,6 +10,7 @@ import pytest
 
 from ecaljenkins import taskjobs
 from ecaljenkins.executors import LocalExecutor
+from ecaljenkins.jobctrl import reprocess
 from ecaljenkins.report import render_report
 from ecaljenkins.status import campaign_status
 from ecaljenkins.scheduler import Scheduler
@@ -120,6 +121,12 @@ def test_a_job_out_of_retries_fails_its_run_for_good(many, client, db, tmp_path)
     assert rows(ctrl, "split")[R]["status"] == "failed"   # the build is not started again
     history = taskjobs.job_history(client, "c1", "split", f"{R}-1")
     assert [point["status"] for point in history].count("idle") == 2
+    # reprocessed: a fresh build, whose jobs get their retries again
+    assert reprocess(ctrl, "split").reset == [R]
+    final = cycle_until(sched, ctrl, {"failed"})
+    assert final[R]["reason"] == f"job {R}-1 failed 2 times: out of retries"
+    history = taskjobs.job_history(client, "c1", "split", f"{R}-1")
+    assert [point["status"] for point in history].count("idle") == 4
 
 
 def test_demo_with_the_htcondor_executor(condor_pool, tmp_path):

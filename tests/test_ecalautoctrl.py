@@ -19,6 +19,7 @@ import responses
 
 from ecalautoctrl import JobCtrl, QueryOMS, RunCtrl
 from ecaljenkins.errors import AlreadyExists, ConfigError, InputError, NotFound, RegistryError
+from ecaljenkins.jobctrl import reprocess
 from ecaljenkins.workflows import Workflow
 
 from fixtures.influx import WRITER, dump
@@ -278,6 +279,11 @@ def test_jobctrl_calls_and_what_they_return(camp, db):
                                              R + 3: "new"}
     assert RunCtrl(dbname=db, campaign="c1").getOutput(process="phisym-reco", runs=[str(R)]) \
         == ["/eos/0.root", "/eos/1.root", "/eos/2.root"]
+    # reprocessed: the submit stage finds no task and creates it again, retries from 0
+    assert reprocess(camp, "phisym-reco", runs=[R]).reset == [R]
+    assert not jctrl.task_exist() and jctrl.get_nretries("2") == 0
+    jctrl.create_task(jids=["0", "1"])
+    assert jctrl.get_idle() == ["0", "1"] and statuses(camp, "phisym-reco")[R] == "running"
 
 
 def test_the_runs_of_a_jobctrl_come_from_its_tags(camp, db):

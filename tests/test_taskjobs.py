@@ -173,3 +173,39 @@ def test_task_runs_checks_the_runs_have_the_task(client, camp):
         taskjobs.task_runs(client, "c1", "reco", fill=7)
     with pytest.raises(NotFound, match="does not have task 'nope'"):
         taskjobs.task_runs(client, "c1", "nope", runs=[R])
+
+
+def test_a_reprocessed_task_starts_its_jobs_afresh(client, camp):
+    """After ``reprocess``, the jobs of the old attempt no longer speak for the runs:
+    the rows stay new until the new build's jobs report, a job's failures count
+    from the reset, and an old job the new split does not have is forgotten."""
+    from ecaljenkins.jobctrl import reprocess
+    report(client, {"0": [R]}, "failed")
+    report(client, {"0": [R]}, "idle")
+    report(client, {"0": [R]}, "done", fields={"output": "old0"})
+    report(client, {"1": [R]}, "done", fields={"output": "old1"})
+    assert rows(camp, "reco")[R]["output"] == "old0,old1"
+    assert reprocess(camp, "reco", runs=[R]).reset == [R]
+    # the whole campaign's roll-up (a scheduler cycle's) leaves the reset row new
+    assert taskjobs.roll_up(client, "c1") == {}
+    assert row_status(camp)[R] == "new"
+    # a build to run again, not a row of jobs (the scheduler reconciles its build)
+    assert camp.task_rows("reco", fields="jobs")[0]["jobs"] == 0
+    assert taskjobs.read_jobs(client, "c1", "reco") == []
+    assert taskjobs.outputs(client, "c1", "reco") == []
+    # the new build splits the run into one job only, which fails once
+    report(client, {"0": [R]}, "idle")
+    assert row_status(camp)[R] == "running"
+    report(client, {"0": [R]}, "failed")
+    assert row_status(camp)[R] == "failed"
+    assert [(job.jid, job.failures) for job in taskjobs.read_jobs(client, "c1", "reco")] \
+        == [("0", 1)]
+    report(client, {"0": [R]}, "done", fields={"output": "new0"})
+    assert row_status(camp)[R] == "done"
+    assert rows(camp, "reco")[R]["output"] == "new0"
+    assert taskjobs.outputs(client, "c1", "reco") == ["new0"]
+    # the other runs' jobs are not touched by the reset of R
+    report(client, {"5": [R + 1]}, "done", fields={"output": "other"})
+    assert taskjobs.outputs(client, "c1", "reco") == ["new0", "other"]
+    # the whole history is still there
+    assert len(taskjobs.job_history(client, "c1", "reco", "0")) == 6
