@@ -2,6 +2,7 @@
 pause/resume, cancel, runs --json details and history, against the real influxd."""
 
 import json
+import os
 from pathlib import Path
 
 from ecaljenkins.campaign import CONFIRM_ABOVE, RunCtrl
@@ -213,8 +214,10 @@ def test_cancel_kills_a_local_build_and_its_scheduler_goes_on(client, db, env, t
     import time
     from scheduling import rows
     from fixtures.leaks import record_output, run_recorded
-    ctrl = make_campaign(client, "c1", [Workflow("a", f"touch {tmp_path}/started; sleep 120")],
-                         make_runs(1))
+    # a sleep of its own (120.<pid>), told apart from any other test's on this machine
+    seconds = f"120.{os.getpid()}"
+    ctrl = make_campaign(client, "c1", [Workflow("a", f"touch {tmp_path}/started; "
+                                                      f"sleep {seconds}")], make_runs(1))
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "ecaljenkins.cli.automation", "schedule", "--executor", "local",
          "--log-dir", str(tmp_path / "logs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -236,7 +239,7 @@ def test_cancel_kills_a_local_build_and_its_scheduler_goes_on(client, db, env, t
     row = rows(ctrl, "a")[R]
     assert (row["status"], row["reason"]) == ("failed", "cancelled by writer")
     assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")
-                if b"sleep\x00120" in _read(p)]
+                if _read(p) == f"sleep\x00{seconds}\x00".encode()]
 
 
 def _read(path):
