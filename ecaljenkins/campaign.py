@@ -117,6 +117,8 @@ class RtypeChange:
     backfilled: int = 0
     #: tasks whose workflow definition was recorded again because it changed
     refreshed: list[str] = field(default_factory=list)
+    #: (task, dependency): active tasks whose dependency the change made active nowhere
+    stranded: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +161,20 @@ def _build(campaign_row: dict, rtypes: dict, workflows: dict) -> Campaign:
     camp.workflows = {task: row["definition"] for (cname, task), row in workflows.items()
                       if cname == name}
     return camp
+
+
+def _depends_on(definition: str | None) -> list[str]:
+    """The tasks a recorded workflow definition (JSON) depends on; none without one."""
+    return (json.loads(definition).get("depends_on") or []) if definition else []
+
+
+def _stranded(camp: Campaign, tasks_by_rtype: dict, removed) -> list[tuple[str, str]]:
+    """(task, dependency) of the active tasks depending on a removed task now active in
+    no run type: their runs wait until it is added again."""
+    active = {task for tasks in tasks_by_rtype.values() for task in tasks}
+    gone = set(removed) - active
+    return [(task, dep) for task in sorted(active)
+            for dep in _depends_on(camp.workflows.get(task)) if dep in gone]
 
 
 def _tasks_by_rtype(camp: Campaign) -> dict[str, tuple[str, ...]]:
@@ -336,9 +352,11 @@ class RunCtrl:
                              removed=remove,
                              unchanged=[t for t in add if t in current.tasks])
         tasks = [t for t in current.tasks if t not in remove] + change.added
+        after = {**_tasks_by_rtype(camp), rtype: tasks}
         if not allow_undefined:
-            self._check_dependencies(camp, {**_tasks_by_rtype(camp), rtype: tasks},
-                                     change.added, definitions)
+            self._check_dependencies(camp, after, change.added, definitions)
+        # not refused: a campaign is wound down run type by run type (the seed's page)
+        change.stranded = _stranded(camp, after, change.removed)
         new_filters = parsed if parsed is not None else list(current.filters)
         now = time.time_ns()
         points = [self._rtype_point(rtype, [f.text for f in new_filters], tasks, "update", now,
@@ -412,10 +430,7 @@ class RunCtrl:
         no run type: its runs would wait forever."""
         active = {task for tasks in tasks_by_rtype.values() for task in tasks}
         for task in added:
-            definition = definitions.get(task) or camp.workflows.get(task)
-            if definition is None:
-                continue
-            for dep in json.loads(definition).get("depends_on") or ():
+            for dep in _depends_on(definitions.get(task) or camp.workflows.get(task)):
                 if dep not in active:
                     raise InputError(
                         f"task {task!r} depends on {dep!r}, active in no run type of campaign "

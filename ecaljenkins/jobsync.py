@@ -258,6 +258,9 @@ def update_rtype(ctrl: RunCtrl, rtype: str, add=(), remove=(),
     change = ctrl.update_rtype(rtype, add, remove, filters, backfill, definitions, refreshed,
                                open_registry(settings=settings) if filters else None,
                                allow_undefined)
+    warnings += [f"task {task!r} depends on {dep!r}, now active in no run type of campaign "
+                 f"{ctrl.campaign!r}: its runs wait until {dep!r} is added again (remove "
+                 f"{task!r} too to stop them)" for task, dep in change.stranded]
     change.refreshed = refreshed
     warnings += [f"task {task!r} was already active in run type {rtype!r}"
                  for task in change.unchanged]

@@ -1,6 +1,7 @@
 """Input a campaign must refuse (issue 11): one line, exit 2, the database unchanged.
 
-Tasks no workflow defines, tasks whose dependency is active nowhere, filters an
+Tasks no workflow defines, tasks whose dependency is active nowhere (removing a
+dependency its dependent still needs is only warned about), filters an
 operator mistyped or that name what the run registry does not have, and campaign
 names differing only by case. ``--allow-undefined`` keeps a task whose workflow
 is defined later.
@@ -124,3 +125,23 @@ def test_an_oms_registry_knows_the_oms_attributes():
     Filter.parse("stable_beam == true").check_against(OMS_ATTRIBUTES)
     with pytest.raises(InputError, match="unknown attribute 'lumi'"):
         Filter.parse("lumi > 1").check_against(OMS_ATTRIBUTES)
+
+
+def test_removing_a_dependency_its_dependent_still_needs_warns(campaign, capsys):
+    """Not refused: the seed's page winds a campaign down run type by run type."""
+    status, _, err = main(capsys, "rtype-update", "--add", "ee-calib", "ee-reco")
+    assert status == 0, err
+    status, _, err = main(capsys, "rtype-create", "--type", "late", "--filter",
+                          "fill >= 8000", "--add", "ee-reco")
+    assert status == 0, err
+    # still active in run type late: the dependent is served, nothing to say
+    status, _, err = main(capsys, "rtype-update", "--remove", "ee-reco")
+    assert (status, err) == (0, ""), err
+    status, out, err = main(capsys, "rtype-update", "--type", "late", "--remove", "ee-reco")
+    assert status == 0 and "removed ee-reco" in out, err
+    assert err.strip() == (
+        "warning: task 'ee-calib' depends on 'ee-reco', now active in no "
+        "run type of campaign 'rr2022d': its runs wait until 'ee-reco' is added again "
+        "(remove 'ee-calib' too to stop them)")
+    status, _, err = main(capsys, "rtype-update", "--remove", "ee-calib")
+    assert (status, err) == (0, "") and campaign.info().active_tasks == set(), err
