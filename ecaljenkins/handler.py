@@ -41,7 +41,7 @@ from functools import partial
 from typing import Iterable
 
 from .campaign import RunCtrl
-from .errors import EcalError, InputError
+from .errors import ConfigError, EcalError, InputError
 from .jobctrl import Outcome, Reporter, reporting_influx, run_build, tell_wrapper
 from .names import check_name
 from .registry import parse_run, parse_runs
@@ -49,13 +49,23 @@ from .schema import Status
 from .settings import BuildEnv, Settings
 
 
-def _program() -> list[str]:
+def _program(sandbox: str | None = None) -> list[str]:
     """How the jobs start this workflow again: ``-m module`` when it runs as a module
-    (an installed package), else the script's absolute path."""
+    (an installed package), else the script's absolute path; never a script of the
+    HTCondor job's ``sandbox`` the build runs in (the checkout of its repository, on
+    the htcondor executor), which is gone when the build ends."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and spec.name:
         return ["-m", spec.name]
-    return [os.path.abspath(sys.argv[0])]
+    script = os.path.abspath(sys.argv[0])
+    if sandbox and os.path.commonpath([script, os.path.abspath(sandbox)]) == \
+            os.path.abspath(sandbox):
+        raise ConfigError(f"the task's jobs cannot run {os.path.basename(script)}: a file "
+                          "of this HTCondor job's sandbox (a checkout of the workflow's "
+                          "repository), gone when the build ends; build this task of many "
+                          "jobs with the jenkins or local executor, or install it and run it "
+                          "with python -m")
+    return [script]
 
 
 class Handler:
@@ -170,6 +180,7 @@ class Handler:
                 return self._submit_jobs()
         except EcalError as err:
             self._say(f"error: {err}")
+            tell_wrapper(self._build, str(err))
             return err.exit_code
         grouped = type(self).process_group is not Handler.process_group
         units = [self.runs] if grouped else [[run] for run in self.runs]
@@ -193,10 +204,11 @@ class Handler:
         """The build of a task of many jobs: submit them as one cluster, and end."""
         from .condor import CondorPool
         from .condorjobs import submit
+        program = _program(self._build.sandbox)
         specs = self.jobs(list(self.runs))
         pool = CondorPool(log_dir=self._settings.log_dir or "logs", settings=self._settings)
         cluster = submit(pool, self._reporter.influx, self.args.campaign, self.task,
-                         _program(), specs)
+                         program, specs)
         self._say(f"{len(specs)} job(s) submitted as HTCondor cluster {cluster}")
         return 0
 

@@ -208,7 +208,9 @@ class BuildEnv:
     ``RUNS`` (a fill/era group). The wrapper ``ecalautomation.py run`` sets the
     same for the command it runs, plus ``ECAL_BUILD_WRAPPER`` (it reports the
     build itself, so a :class:`~ecaljenkins.handler.Handler` under it does not) and
-    ``ECAL_BUILD_REASON``, the file where the Handler writes why it failed.
+    ``ECAL_BUILD_REASON``, the file where the Handler writes why it failed. A
+    build that is an HTCondor job (executor ``htcondor``) has its sandbox in
+    ``_CONDOR_SCRATCH_DIR``.
     Only the build side (``run``, ``jobctrl``, ``Handler``) reads these.
     """
 
@@ -221,6 +223,8 @@ class BuildEnv:
     runs: str | None = field(default=None, metadata={"env": ("RUNS",)})
     wrapped: bool = field(default=False, metadata={"env": (WRAPPER_ENV,)})
     reason_file: str | None = field(default=None, metadata={"env": (REASON_ENV,)})
+    #: the sandbox of the HTCondor job the build runs in (HTCondor sets it)
+    sandbox: str | None = field(default=None, metadata={"env": ("_CONDOR_SCRATCH_DIR",)})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "BuildEnv":

@@ -104,3 +104,39 @@ def test_a_failed_checkout_fails_the_builds_of_its_task_with_git_error(
     assert {ad["EcalTask"] for ad in ads(condor_pool, db)} == {"b"}
     assert workspaces(executor, db) == []
     cycle_until(scheduler(client, executor), ctrl, "b", {"done"})
+
+
+SPLIT = '''
+from ecaljenkins import Handler
+from ecaljenkins.condorjobs import JobSpec
+
+class Split(Handler):
+    def jobs(self, runs):
+        return [JobSpec(f"{run}-0", (run,)) for run in runs]
+
+    def process_job(self, jid, runs):
+        pass
+
+if __name__ == "__main__":
+    raise SystemExit(Split(task="split").run())
+'''
+
+
+def test_a_task_of_many_jobs_from_a_repository_is_refused_by_its_htcondor_build(
+        condor_pool, condor, client, db, git_remote):
+    """Its jobs would start the script of the build's sandbox, gone with the build."""
+    (git_remote.path / "split.py").write_text(SPLIT)
+    git("add", "split.py", cwd=git_remote.path)
+    git("commit", "-q", "-m", "split", cwd=git_remote.path)
+    wf = Workflow("split", "python3 split.py", max_retries=0,
+                  scm={"url": git_remote.url, "branch": "main"}).pinned()
+    ctrl = make_campaign(client, "c1", [wf], make_runs(1))
+    executor = condor()
+    final = cycle_until(scheduler(client, executor), ctrl, "split", {"failed", "done"})
+    assert final[R]["status"] == "failed", logs(executor)
+    assert final[R]["reason"] == (
+        "the task's jobs cannot run split.py: a file of this HTCondor job's sandbox (a "
+        "checkout of the workflow's repository), gone when the build ends; build this task "
+        "of many jobs with the jenkins or local executor, or install it and run it with "
+        "python -m"), logs(executor)
+    assert [ad["EcalTask"] for ad in ads(condor_pool, db)] == ["split"]   # the build only
