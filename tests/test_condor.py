@@ -73,12 +73,13 @@ def jobs(pool, db, history=True):
     projection = ["ClusterId", "JobStatus", TRIGGER_ATTR, "EcalRuns", "Args", "Arguments",
                   "Environment", "Env", "AcctGroup", "Requirements", TIMEOUT_ATTR,
                   "PeriodicRemove"]
-    ads = {}
-    if history:   # read first: a job leaving the queue meanwhile is not missed
-        ads = {(ad["ClusterId"], ad["ProcId"]): ad for ad in
-               pool.schedd().history(f'EcalDb == "{db}"', [*projection, "ProcId"])}
+    # the queue first: a job leaving it before the history is read is in the history
     queued = {(ad["ClusterId"], ad["ProcId"]): ad for ad in
               pool.schedd().query(f'EcalDb == "{db}"', [*projection, "ProcId"])}
+    ads = {}
+    if history:
+        ads = {(ad["ClusterId"], ad["ProcId"]): ad for ad in
+               pool.schedd().history(f'EcalDb == "{db}"', [*projection, "ProcId"])}
     return list({**ads, **queued}.values())   # a job in both (it just left): once
 
 

@@ -12,12 +12,13 @@ from test_condor import condor, cycle_until, logs, scheduler, wait_until  # noqa
 
 
 def ads(pool, db, history=True):
-    """The task and checkout of every job of ``db`` (queue, and history)."""
+    """The task and checkout of every job of ``db``: the queue's, then the history's (a
+    job leaving the queue between the two reads is in the second), each job once."""
     projection = ["ClusterId", "ProcId", "EcalTask", WORKSPACE_ATTR]
     found = list(pool.schedd().query(f'EcalDb == "{db}"', projection))
     if history:
         found += pool.schedd().history(f'EcalDb == "{db}"', projection)
-    return found
+    return list({(ad["ClusterId"], ad["ProcId"]): ad for ad in found}.values())
 
 
 def workspaces(executor, db, task="a"):
