@@ -69,6 +69,10 @@ BIND_ALL_INTERFACES = False
 USE_SHARED_PORT = False
 UID_DOMAIN = localpool
 FILESYSTEM_DOMAIN = localpool
+# names from addresses, never from DNS: the host's name is unknown inside the root
+# filesystem and each shadow or starter starting would wait 5 s for the resolver
+NO_DNS = True
+DEFAULT_DOMAIN_NAME = localpool
 TRUST_UID_DOMAIN = True
 SEC_DEFAULT_AUTHENTICATION = OPTIONAL
 SEC_DEFAULT_AUTHENTICATION_METHODS = FS, CLAIMTOBE
