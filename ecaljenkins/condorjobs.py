@@ -138,7 +138,7 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
     schedd). One query when every job is done (or there is none); else one for the
     submit descriptions (only jobs submitted here are checked: an ECAL script's own
     jobs reported through JobCtrl are its own), one for the roll-up, one queue read
-    and a history look-up per job in flight no longer queued.
+    and one history query for all the jobs in flight no longer queued.
     """
     jobs = taskjobs.read_jobs(influx, campaign, None)
     if all(job.status == JobStatus.DONE for job in jobs):
@@ -152,10 +152,18 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
     if in_flight:
         pool = pool_of()
         queued = pool.queued(JOB_ATTR)
-        for job in in_flight:
-            key = job_key(influx.db, campaign, job.task, job.jid)
+        keys = [(job, job_key(influx.db, campaign, job.task, job.jid)) for job in in_flight]
+        unread = None   # the history's error: the jobs no longer queued are not checked
+        try:   # the jobs no longer queued: one history query for them all
+            ended = pool.history(JOB_ATTR, [key for _, key in keys if key not in queued])
+        except CondorError as err:
+            ended, unread = {}, err
+        for job, key in keys:
+            ad = queued.get(key) or ended.get(key)
+            if ad is None and unread is not None:
+                warnings.append(f"{job.task} job {job.jid}: not checked: {unread}")
+                continue
             try:
-                ad = queued.get(key) or pool.history(f'{JOB_ATTR} == "{key}"')
                 state, ok, why = (outcome(pool, ad) if ad is not None
                                   else (FINISHED, False, "vanished from the schedd"))
             except CondorError as err:

@@ -185,6 +185,35 @@ def test_a_job_ending_without_a_report_is_judged_by_its_exit_code(
     assert final[R]["reason"] == f"HTCondor job {cluster}.0 {reason}"
 
 
+def test_builds_ended_without_a_report_are_read_from_the_history_in_one_query(
+        condor_pool, condor, client, db):
+    """Each history query is a process of the schedd (~0.3 s): one per cycle for all
+    the builds no longer queued, each judged by its own job's exit code."""
+    interpreter = condor_pool.make_dir(f"bin-{next(_names)}") / "exits"
+    interpreter.write_text(f'#!/bin/sh\ncase "$*" in *"--runs {R + 1} "*) exit 3;; esac\n')
+    interpreter.chmod(0o755)
+    ctrl = make_campaign(client, "c1", [Workflow("reco", "true", max_retries=0)],
+                         make_runs(4))
+    executor = condor(python=str(interpreter))
+    sched = scheduler(client, executor)
+    sched.cycle()
+    clusters = {run: row["queue_id"] for run, row in rows(ctrl, "reco").items()}
+    wait_until("every job out of the queue", lambda: len(jobs(condor_pool, db)) == 4
+               and not jobs(condor_pool, db, history=False))
+    before = executor.pool.history_reads
+    report = sched.cycle()
+    assert executor.pool.history_reads - before == 1
+    assert report.campaigns[0].reconciled == {"done": 3, "failed": 1}
+    final = rows(ctrl, "reco")
+    for run, row in final.items():
+        code = 3 if run == R + 1 else 0
+        assert row["status"] == ("failed" if code else "done")
+        assert row["reason"] == (f"HTCondor job {clusters[run]}.0 exited with code {code} "
+                                 "without a report from the workflow")
+    sched.cycle()   # nothing in flight: the history is not read
+    assert executor.pool.history_reads - before == 1
+
+
 @pytest.mark.parametrize("tool, status, reason", [
     ("condor_hold", 5, "held (by the test{}); removed"),
     ("condor_rm", 3, "removed: by the test{}"),

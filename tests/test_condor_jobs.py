@@ -9,11 +9,14 @@ import time
 import pytest
 
 from ecaljenkins import taskjobs
+from ecaljenkins.condor import CondorPool
+from ecaljenkins.condorjobs import JobSpec, check, submit
 from ecaljenkins.executors import LocalExecutor
 from ecaljenkins.jobctrl import reprocess
 from ecaljenkins.report import render_report
 from ecaljenkins.status import campaign_status
 from ecaljenkins.scheduler import Scheduler
+from ecaljenkins.settings import Settings
 from ecaljenkins.workflows import Workflow
 
 from fixtures.leaks import run_recorded
@@ -127,6 +130,41 @@ def test_a_job_out_of_retries_fails_its_run_for_good(many, client, db, tmp_path)
     assert final[R]["reason"] == f"job {R}-1 failed 2 times: out of retries"
     history = taskjobs.job_history(client, "c1", "split", f"{R}-1")
     assert [point["status"] for point in history].count("idle") == 4
+
+
+def test_jobs_ended_without_a_report_are_read_from_the_history_in_one_query(
+        condor_pool, client, db, env):
+    """Jobs whose interpreter exits without reporting: the next check finds them all
+    in the history with one query and judges each by its own exit code."""
+    interpreter = condor_pool.make_dir(f"exits-{next(_names)}") / "exits"
+    interpreter.write_text(f'#!/bin/sh\ncase "$*" in *"--jid {R}-1") exit 3;; esac\n')
+    interpreter.chmod(0o755)
+    workflow = Workflow("split", "true", max_retries=0)
+    ctrl = make_campaign(client, "c1", [workflow], make_runs(2))
+    pool = CondorPool(log_dir=condor_pool.make_dir(f"exits-logs-{next(_names)}"),
+                      python=str(interpreter), settings=Settings.from_env())
+    specs = [JobSpec(f"{run}-{chunk}", (run,)) for run in (R, R + 1) for chunk in range(2)]
+    cluster = submit(pool, client, "c1", "split", ["/bin/true"], specs)
+    try:
+        def ended():
+            return not condor_pool.schedd().query(f"ClusterId == {cluster}", ["ProcId"])
+        deadline = time.monotonic() + WAIT
+        while not ended() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert ended(), f"jobs of cluster {cluster} still queued after {WAIT}s"
+        warnings = []
+        checked = check(client, "c1", {"split": workflow}, lambda: pool, time.time(),
+                        warnings)
+        assert pool.history_reads == 1 and not warnings
+        assert (checked.silent, checked.exhausted) == (4, 1)
+        statuses = {job.jid: job.status for job in taskjobs.read_jobs(client, "c1", "split")}
+        assert statuses == {f"{R}-0": "done", f"{R}-1": "failed", f"{R + 1}-0": "done",
+                            f"{R + 1}-1": "done"}
+        assert {run: row["status"] for run, row in rows(ctrl, "split").items()} == \
+            {R: "failed", R + 1: "done"}
+    finally:
+        condor_pool.schedd().act(condor_pool.htcondor.JobAction.Remove,
+                                 f"ClusterId == {cluster}")
 
 
 def test_demo_with_the_htcondor_executor(condor_pool, tmp_path):

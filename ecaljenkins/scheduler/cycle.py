@@ -81,6 +81,8 @@ class Scheduler:
             self._catalogue = None
             if self.executor is not None:
                 self.executor.new_cycle()
+            if self._pool is not None:   # the schedd of the jobs: read afresh
+                self._pool.new_cycle()
             budget = self.max_triggers
             for camp in campaigns:
                 report = CampaignReport(camp.name, camp.kind)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ..campaign import Campaign
 from ..executors import (ABSENT, BUILDING, CANCELLED, FINISHED, FOREIGN, UNKNOWN, WAITING,
-                         Fact)
+                         BuildRef, Fact)
 from ..influx import Influx
 from ..names import job_name
 from ..schema import Status, job_point, run_point
@@ -97,7 +97,14 @@ def reconcile(influx: Influx, executor, state: CampaignState, report: CampaignRe
     changes: list[Change] = []
     relaunches = []
     unchecked: Counter = Counter()    # executor error -> (run, task) it left unchecked
-    for flight in state.flights():
+    flights = state.flights()
+    prefetch = getattr(executor, "prefetch", None)
+    if prefetch is not None and flights:   # the htcondor executor: one history query
+        prefetch([BuildRef(influx.db, state.campaign.name, flight.task,
+                           tuple(row.run for row in flight.rows), flight.rows[0].queue_id or 0,
+                           flight.rows[0].build or 0, flight.rows[0].trigger or "")
+                  for flight in flights])
+    for flight in flights:
         first = flight.rows[0]
         fact = executor.locate(job_name(influx.db, state.campaign.name, flight.task),
                                first.queue_id or 0, first.build or 0, first.trigger or "")
