@@ -467,13 +467,27 @@ class OmsRegistry(Registry):
         return [era.name for era in self._era_table()]
 
     def fill_end(self, fill: int) -> str | None:
+        """The fill's ``end_time``: when the LHC ended the fill, null while it goes on.
+        Not ``end_stable_beam``: runs of a fill go on after its stable beams end, only
+        the fill's end says no run of it will start. Its last run may still be open
+        then (a run stops after the dump): the scheduler checks that from the runs it
+        fetched. A record of another fill (a filter OMS ignored) or an end that is no
+        time raises RegistryError rather than being taken for an answer."""
         fill = parse_int(fill, "fill number")
         records = self._records("fills", [("filter[fill_number][EQ]", fill)], limit=1)
         if not records:
             raise NotFound(f"unknown fill {fill}")
         attrs = records[0].get("attributes") if isinstance(records[0], dict) else None
-        end = (attrs or {}).get("end_time")
-        return end if isinstance(end, str) and end else None
+        if not isinstance(attrs, dict) or as_int(attrs.get("fill_number")) != fill \
+                or "end_time" not in attrs:
+            raise RegistryError(f"OMS answered fill {fill} with another record: fill_number "
+                                f"{fill} and end_time expected")
+        if attrs["end_time"] is None:
+            return None
+        try:
+            return _timestamp(attrs, "end_time")
+        except ValueError as exc:
+            raise RegistryError(f"OMS returned a malformed fill {fill}: {exc}") from None
 
     def _lookup(self, numbers):
         wanted = set(numbers)

@@ -17,7 +17,7 @@ from its source) and on CERN's API-access documentation:
   with more after it has a ``links.next`` URL; ``meta.totalResourceCount`` only
   with ``include=meta``. Runs have no ``era`` attribute: eras are their own
   resource (``start_run``/``end_run``); a fill has ``end_time`` null while it
-  goes on.
+  goes on (its ``end_stable_beam`` may be set before: the fill and its runs go on).
 
 Every request is kept in :attr:`OmsFake.requests` (method, URL as sent, headers,
 body) so a test can hold the client to the requests ``omsapi`` sends.
@@ -67,10 +67,13 @@ ERAS = [{"name": "Run2022D", "start_fill": 8118, "end_fill": 8151, "start_run": 
          "end_run": 357482, "start_time": "2022-07-21T00:00:00Z", "end_time": None},
         {"name": "Run2022H", "start_fill": 8500, "end_fill": 8500, "start_run": 362800,
          "end_run": 362801, "start_time": "2022-11-28T00:00:00Z", "end_time": None}]
+#: 8118's stable beams are over but the fill goes on: its runs may still come
 FILLS = [{"fill_number": 7966, "start_time": "2022-07-21T09:00:00Z",
-          "end_time": "2022-07-21T23:10:00Z", "stable_beams": True},
+          "end_time": "2022-07-21T23:10:00Z", "stable_beams": True,
+          "start_stable_beam": "2022-07-21T11:30:00Z", "end_stable_beam": "2022-07-21T23:05:00Z"},
          {"fill_number": 8118, "start_time": "2022-08-01T08:00:00Z", "end_time": None,
-          "stable_beams": True}]
+          "stable_beams": True, "start_stable_beam": "2022-08-01T10:00:00Z",
+          "end_stable_beam": "2022-08-01T22:00:00Z"}]
 #: the attributes each resource's meta lists (a subset of the real ones)
 META = {"runs": [*RUNS[0], "delivered_lumi", "energy", "fill_type_runtime", "duration"],
         "eras": list(ERAS[0]), "fills": [*FILLS[0], "fill_type_runtime", "peak_lumi"]}

@@ -369,6 +369,15 @@ def test_oms_fill_end(oms, bundled):
     assert filters(oms.queries("fills")[-1]) == [("filter[fill_number][EQ]", "8118")]
     with pytest.raises(NotFound, match="^unknown fill 9999$"):
         registry.fill_end(9999)
+    oms.resources["fills"][0] = dict(oms_fake.FILLS[0], end_time="dumped")
+    with pytest.raises(RegistryError, match="^OMS returned a malformed fill 7966: end_time "
+                                            "'dumped' is not an ISO 8601 time$"):
+        registry.fill_end(7966)
+    oms.resources["fills"][0] = dict(oms_fake.FILLS[0], fill_number="7966")
+    assert registry.fill_end(7966) == "2022-07-21T23:10:00Z"   # OMS' id is text
+    oms.resources["fills"][0] = {k: v for k, v in oms_fake.FILLS[0].items() if k != "end_time"}
+    with pytest.raises(RegistryError, match="^OMS answered fill 7966 with another record"):
+        registry.fill_end(7966)
     everything = bundled.after(0, closed_only=False)
     assert bundled.fill_end(everything[-1].fill) is None     # no later fill yet
     first = [r for r in everything if r.fill == everything[0].fill]
