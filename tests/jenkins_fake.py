@@ -220,6 +220,8 @@ class FakeJenkins:
         self.crumb = "0123456789abcdef"
         self._failures: list[list] = []  # [endpoint, status or exception, remaining, done]
         self._queue_ids = itertools.count(101)
+        #: the ``responses`` mock it answers through (other fakes, OMS's, may join it)
+        self.mock = rsps
         if rsps is None:   # served over real HTTP by serve_jenkins()
             return
         pattern = re.compile(re.escape(url) + ".*")

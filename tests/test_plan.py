@@ -11,7 +11,7 @@ from ecaljenkins.campaign import Campaign, RunType
 from ecaljenkins.executors import Fact
 from ecaljenkins.scheduler.plan import Build, plan
 from ecaljenkins.scheduler.reconcile import decide
-from ecaljenkins.scheduler.state import CampaignState, Row
+from ecaljenkins.scheduler.state import CampaignState, FillEnd, Row
 from ecaljenkins.scheduler.waits import (BackOff, Cap, Dependency, Exhausted, GroupNotReady,
                                          GroupOpen, Inactive, Limit, NoDefinition)
 from ecaljenkins.workflows import Workflow
@@ -155,6 +155,33 @@ def test_prompt_campaign_keeps_the_newest_fill_open():
     assert str(wait) == "group still open: fill 11 holds the newest run and may grow"
     rereco = plan(state(rows), wfs(wf), NOW)
     assert runs_of(rereco, "calib") == [(1, 2), (3,)]
+
+
+def test_the_newest_fill_group_closes_once_the_registry_said_the_fill_is_over():
+    fill, era = Workflow("calib", "x", group_by="fill"), Workflow("mon", "y", group_by="era")
+    rows = {"calib": [row(1, fill=10), row(2, fill=11), row(3, fill=11)],
+            "mon": [row(1, fill=10), row(2, fill=11), row(3, fill=11)]}
+    st = state(rows, kind="prompt")
+    assert plan(st, wfs(fill, era), NOW).open_fill == 11
+    why = {FillEnd(11, "2022-08-02T03:00:00Z"): None,
+           FillEnd(10, "2022-08-02T03:00:00Z"): "holds the newest run and may grow",
+           FillEnd(11, None): "has not ended",
+           FillEnd(11, "2022-08-02T03:00:00Z", (4, 5)): "has ended, but run(s) 4, 5 of it "
+                                                         "still open",
+           FillEnd(11, None, error="HTTP 503"): "holds the newest run; whether it ended is "
+                                                 "unknown (HTTP 503)"}
+    for fill_end, expected in why.items():
+        st.fill_end = fill_end
+        result = plan(st, wfs(fill, era), NOW)
+        assert runs_of(result, "mon") == []     # an era group of the newest run always waits
+        assert {str(w) for w in result.tasks["mon"].waiting} == \
+            {"group still open: era E holds the newest run and may grow"}
+        if expected is None:
+            assert runs_of(result, "calib") == [(1,), (2, 3)] and result.open_fill is None
+        else:
+            assert runs_of(result, "calib") == [(1,)] and result.open_fill == 11
+            assert {str(w) for w in result.tasks["calib"].waiting} == \
+                {f"group still open: fill 11 {expected}"}
 
 
 def test_inactive_and_undefined_tasks_are_not_scheduled():

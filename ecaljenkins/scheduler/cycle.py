@@ -121,7 +121,8 @@ class Scheduler:
                 f"'ecalrunctrl.py --db {self.influx.db} index --rebuild' creates it")
         if camp.kind == "prompt":
             try:
-                state = fetch(self.influx, self._open_registry, state, report, self.dry_run)
+                state = fetch(self.influx, self._open_registry, state, report, self.dry_run,
+                              workflows, self.clock())
             except EcalError as err:   # the runs already there are still scheduled
                 report.fetched = None
                 report.errors.append(f"campaign {camp.name!r}: fetching new runs: {err}")

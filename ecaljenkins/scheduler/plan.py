@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 from ..schema import IN_FLIGHT, Status
 from ..workflows import Workflow
-from .state import CampaignState, Row
-from .waits import (BackOff, Cap, Dependency, Exhausted, GroupNotReady, GroupOpen, Inactive,
-                    Limit, NoDefinition, UnknownStatus, Wait)
+from .state import GROUP_KINDS, CampaignState, FillEnd, Row
+from .waits import (MAY_GROW, BackOff, Cap, Dependency, Exhausted, GroupNotReady, GroupOpen,
+                    Inactive, Limit, NoDefinition, UnknownStatus, Wait)
 
 
 class Build(NamedTuple):
@@ -57,6 +57,13 @@ class Plan:
     def builds(self) -> list[Build]:
         return [build for tp in self.tasks.values() for build in tp.builds]
 
+    @property
+    def open_fill(self) -> int | None:
+        """The fill whose group a fill-grouped task keeps waiting only because it may
+        still grow (:class:`GroupOpen`): what the cycle asks the registry about."""
+        return next((wait.key for tp in self.tasks.values() if tp.group_by == "fill"
+                     for wait in tp.waiting if isinstance(wait, GroupOpen)), None)
+
 
 def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
          budget: int | None = None) -> Plan:
@@ -72,7 +79,9 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
     retries), and that build covers every run of the group, the ones already
     built included: a late run rebuilds its group. Runs without a fill are each
     their own group. In a prompt campaign, the group of the newest run may
-    still grow and waits. At most ``budget`` builds are planned, oldest runs first.
+    still grow and waits (:func:`open_group`): its era always, its fill until
+    ``state.fill_end`` says the fill is over. At most ``budget`` builds are
+    planned, oldest runs first.
     """
     camp = state.campaign
     active = camp.active_tasks
@@ -80,6 +89,8 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
     status_of = {task: {row.run: row.status for row in state.rows.get(task, ())}
                  for task in needed}
     newest = state.newest if camp.kind == "prompt" else None
+    opened = ({kind: open_group(newest, kind, state.fill_end) for kind in GROUP_KINDS}
+              if newest is not None else {})
     result = Plan(camp.name, now)
     result.warnings += [f"task {task!r} depends on {dep!r}, active in no run type of campaign "
                         f"{camp.name!r}: its runs wait until {dep!r} is added"
@@ -102,7 +113,7 @@ def plan(state: CampaignState, workflows: dict[str, Workflow], now: float,
                            if row.status in (Status.NEW, Status.FAILED)]
             continue
         unfilled = _plan_task(tp, kept, wf, [(dep, status_of[dep]) for dep in wf.depends_on],
-                              now, newest, budget)
+                              now, opened.get(wf.group_by), budget)
         if unfilled:
             result.warnings.append(f"task {task!r}: {unfilled} run(s) without a fill number, "
                                    "each built as its own group")
@@ -116,9 +127,37 @@ def _fill_key(row: Row):
     return row.fill if row.fill else f"0 (run {row.run})"
 
 
+def open_group(newest: Row, group_by: str, fill_end: FillEnd | None
+               ) -> tuple[object, str] | None:
+    """(key, why) of the group of a prompt campaign's newest run while it may still grow;
+    None once it cannot.
+
+    An era ends when the next one starts: nothing says so sooner, so the era group
+    of the newest run always waits. A run without a fill is a group of its own and
+    never grows. A fill group waits until the registry said (``fill_end``, asked this
+    cycle) that the fill ended and that none of its runs is still open.
+    """
+    if group_by == "era":
+        return newest.era, MAY_GROW
+    if not newest.fill:
+        return None
+    if fill_end is None or fill_end.fill != newest.fill:
+        return newest.fill, MAY_GROW
+    if fill_end.error is not None:
+        return newest.fill, f"holds the newest run; whether it ended is unknown ({fill_end.error})"
+    if fill_end.end is None:
+        return newest.fill, "has not ended"
+    if fill_end.open_runs:
+        return newest.fill, (f"has ended, but run(s) {', '.join(map(str, fill_end.open_runs))}"
+                             " of it still open")
+    return None
+
+
 def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: float,
-               newest: Row | None, budget: int | None) -> int:
-    """Plan one task's rows; the number of runs without a fill of a fill-grouped task."""
+               opened: tuple[object, str] | None, budget: int | None) -> int:
+    """Plan one task's rows; the number of runs without a fill of a fill-grouped task.
+
+    ``opened``: (key, why) of the group that may still grow (:func:`open_group`)."""
     counts, waiting = tp.counts, tp.waiting
     grouped = wf.group_by != "run"
     key_of = _fill_key if wf.group_by == "fill" else (lambda row: row.era)
@@ -168,13 +207,13 @@ def _plan_task(tp: TaskPlan, rows: list[Row], wf: Workflow, deps: list, now: flo
         groups: dict = defaultdict(list)
         for row in candidates:
             groups[key_of(row)].append(row)
-        open_key = key_of(newest) if newest is not None else None
+        open_key, why = opened or (None, "")
         for key, members in groups.items():
             if blocking[key]:
                 waiting.extend(GroupNotReady(row.run, wf.group_by, key, blocking[key])
                                for row in members)
-            elif newest is not None and key == open_key:
-                waiting.extend(GroupOpen(row.run, wf.group_by, key) for row in members)
+            elif opened is not None and key == open_key:
+                waiting.extend(GroupOpen(row.run, wf.group_by, key, why) for row in members)
             else:
                 rebuilt = {row.run for row in built[key] if row.status != Status.DONE}
                 if rebuilt:   # out of retries, but built again with the group

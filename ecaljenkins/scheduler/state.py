@@ -42,6 +42,25 @@ class Row(NamedTuple):
     jobs: int | None = None
 
 
+class FillEnd(NamedTuple):
+    """What the run registry said this cycle of the fill of a prompt campaign's newest
+    run (:func:`~.fetch.newest_fill_end`): whether that fill's group may still grow."""
+
+    fill: int
+    #: when the fill ended (ISO 8601); None while it goes on, or when unknown
+    end: str | None
+    #: runs of the fill the registry has, still open (their data incomplete), that a
+    #: fill-grouped task of the campaign would take
+    open_runs: tuple[int, ...] = ()
+    #: why the registry could not tell (a warning was given)
+    error: str | None = None
+
+    @property
+    def over(self) -> bool:
+        """The fill ended and every run of it is closed: its group cannot grow."""
+        return self.end is not None and not self.open_runs and self.error is None
+
+
 class Mark(NamedTuple):
     """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns);
     ``starts`` the first run of ``run``'s fill and era groups."""
@@ -72,6 +91,9 @@ class CampaignState:
     #: run -> its run types (``runinfo.rtypes`` text), for the runs read: which tasks it
     #: has now
     rtypes: dict[int, str] = field(default_factory=dict)
+    #: prompt campaigns: what the run registry said of the end of the newest run's fill
+    #: this cycle (None: not asked); the planner closes that fill's group once it is over
+    fill_end: FillEnd | None = None
 
     def has_task(self, run: int, task: str) -> bool:
         """The one rule (:meth:`Campaign.tasks_of_run`): one of the run's run types has
@@ -185,8 +207,11 @@ def _group_queries(where: str, grouped: dict[str, str], starts: dict, since: int
 
 
 def reread(influx: Influx, state: CampaignState) -> CampaignState:
-    """The campaign read again as :func:`read_state` does (after the cycle injected runs)."""
-    return read_state(influx, state.campaign, state.grouped)
+    """The campaign read again as :func:`read_state` does (after the cycle injected runs
+    or rolled jobs up), with what the registry said of the newest fill kept."""
+    fresh = read_state(influx, state.campaign, state.grouped)
+    fresh.fill_end = state.fill_end
+    return fresh
 
 
 def _rows_query(where: str, runs_where: str | None = None) -> str:

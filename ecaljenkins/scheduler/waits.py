@@ -93,14 +93,20 @@ class GroupNotReady(Wait):
                            "{self.key} still on their way")
 
 
+#: why the group of a prompt campaign's newest run waits when nothing says more
+MAY_GROW = "holds the newest run and may grow"
+
+
 @dataclass(frozen=True, slots=True)
 class GroupOpen(Wait):
-    """Its fill/era group holds the newest run of a prompt campaign and may grow."""
+    """Its fill/era group holds the newest run of a prompt campaign and may grow:
+    ``why`` says what is known (the fill has not ended, a run of it is still open,
+    the registry could not tell; an era group always just may grow)."""
     group_by: str
     key: object
+    why: str = MAY_GROW
     reason: ClassVar[str] = "group still open"
-    line: ClassVar[str] = ("{self.reason}: {self.group_by} {self.key} holds the newest run "
-                           "and may grow")
+    line: ClassVar[str] = "{self.reason}: {self.group_by} {self.key} {self.why}"
 
 
 @dataclass(frozen=True, slots=True)
