@@ -255,6 +255,19 @@ class CondorPool:
         with self.errors(action):
             self.schedd.act(self.htcondor.JobAction.Remove, constraint)
 
+    def remove_task_jobs(self, db: str, campaign: str, task: str, runs) -> int:
+        """Remove the queued jobs of a task of many jobs working on any of ``runs``
+        (:mod:`ecaljenkins.condorjobs`); how many there were."""
+        any_run = " || ".join(f'stringListMember("{int(run)}", EcalRuns)' for run in runs)
+        constraint = (f'{JOB_ATTR} =!= undefined && EcalDb == "{_classad_text(db)}" && '
+                      f'EcalCampaign == "{_classad_text(campaign)}" && '
+                      f'EcalTask == "{_classad_text(task)}" && ({any_run})')
+        with self.errors("reading the jobs of the task"):
+            found = list(self.schedd.query(constraint, ["ClusterId"]))
+        if found:
+            self.remove(constraint, f"removing the jobs of {task}")
+        return len(found)
+
 
 class HTCondorExecutor:
     """Builds as jobs of an HTCondor schedd (a :class:`CondorPool`).
@@ -392,14 +405,7 @@ class HTCondorExecutor:
         if fact.state in (WAITING, BUILDING):
             self.pool.remove(f"ClusterId == {fact.queue_id}", f"removing job {fact.queue_id}")
             outcome = DEQUEUED if fact.state == WAITING else STOPPED
-        runs = " || ".join(f'stringListMember("{run}", EcalRuns)' for run in ref.runs)
-        constraint = (f'{JOB_ATTR} =!= undefined && EcalDb == "{_classad_text(ref.db)}" && '
-                      f'EcalCampaign == "{_classad_text(ref.campaign)}" && '
-                      f'EcalTask == "{_classad_text(ref.task)}" && ({runs})')
-        with self.pool.errors("reading the jobs of the task"):
-            jobs = list(self.pool.schedd.query(constraint, ["ClusterId"]))
-        if jobs:
-            self.pool.remove(constraint, f"removing the jobs of {ref.task}")
+        if self.pool.remove_task_jobs(ref.db, ref.campaign, ref.task, ref.runs):
             outcome = STOPPED
         return outcome
 

@@ -42,6 +42,9 @@ class Split(Handler):
                 for run in runs for chunk in range(3)]
 
     def process_job(self, jid, runs):
+        if SLEEP:
+            import time
+            time.sleep(600)
         marker = HERE / f"failed-once-{jid}"
         if FAILING and jid.endswith("-1") and (ALWAYS or not marker.exists()):
             marker.write_text("x")
@@ -58,12 +61,12 @@ if __name__ == "__main__":
 @pytest.fixture
 def many(condor_pool, influxd, db, env, monkeypatch):
     """A function writing the task's script (failing chunk 1 of each run once, or
-    always) in a directory the jobs share; builds run here (local executor) with
+    always; or its jobs sleeping) in a directory the jobs share; builds run here (local executor) with
     the pool's CONDOR_CONFIG, the jobs on the pool."""
-    def make(always=False):
+    def make(always=False, sleep=False):
         directory = condor_pool.make_dir(f"many-{next(_names)}")
         script = directory / "split.py"
-        script.write_text(f"FAILING = True\nALWAYS = {always}\n" + SCRIPT)
+        script.write_text(f"FAILING = True\nALWAYS = {always}\nSLEEP = {sleep}\n" + SCRIPT)
         monkeypatch.setenv("ECAL_CONDOR_PYTHON", condor_pool.python())
         monkeypatch.setenv("ECAL_LOG_DIR", str(condor_pool.make_dir(f"many-logs-{next(_names)}")))
         return f"{sys.executable} {script}", directory
@@ -165,6 +168,36 @@ def test_jobs_ended_without_a_report_are_read_from_the_history_in_one_query(
     finally:
         condor_pool.schedd().act(condor_pool.htcondor.JobAction.Remove,
                                  f"ClusterId == {cluster}")
+
+
+def test_cancel_removes_the_jobs_and_the_scheduler_leaves_them(many, client, db, tmp_path,
+                                                               condor_pool, run_cli):
+    """The build that submitted the jobs is over: cancel (any executor) removes the
+    jobs from the schedd, and the scheduler does not resubmit them."""
+    command, _ = many(sleep=True)
+    ctrl = make_campaign(client, "c1", [Workflow("split", command, max_retries=2,
+                                                 retry_delay=0)], make_runs(1))
+    sched = Scheduler(client, LocalExecutor(log_dir=tmp_path), lease_settle=0)
+    sched.cycle()
+    assert rows(ctrl, "split")[R]["status"] == "running"
+
+    def queued():
+        return list(condor_pool.schedd().query(f'EcalDb == "{db}"', ["ClusterId"]))
+    assert len(queued()) == 3
+    res = run_cli("ecalrunctrl.py", "--db", db, "cancel", "-c", "c1", "--executor", "local")
+    assert res.code == 0, res.err
+    assert res.out.strip() == ("campaign 'c1': 0 build(s) cancelled; 3 HTCondor job(s) "
+                               "removed; 1 (run, task) set to failed"), res.out
+    assert queued() == []
+    for _ in range(2):   # the removed jobs are not checked, failed, resubmitted
+        sched.cycle()
+    row = rows(ctrl, "split")[R]
+    assert (row["status"], row["reason"]) == ("failed", "cancelled by writer")
+    assert queued() == [] and taskjobs.read_jobs(client, "c1", "split") == []
+    for chunk in range(3):   # submitted once, maybe started, never failed
+        statuses = [point["status"] for point in
+                    taskjobs.job_history(client, "c1", "split", f"{R}-{chunk}")]
+        assert statuses in (["idle"], ["idle", "running"]), statuses
 
 
 def test_demo_with_the_htcondor_executor(condor_pool, tmp_path):

@@ -1,4 +1,5 @@
-"""``cancel``: stop a campaign's builds in flight (Jenkins or local) and set their rows."""
+"""``cancel``: stop a campaign's builds in flight (Jenkins, local, HTCondor) and the
+HTCondor jobs of its tasks of many jobs, and set their rows."""
 
 import sys
 
@@ -18,15 +19,17 @@ def register(sub) -> None:
                         "again) or new (the next cycle builds them again)")
     p.add_argument("--executor", choices=EXECUTORS, default="jenkins",
                    help="where the builds run: Jenkins (default), here (local builds) or "
-                        "HTCondor (also removes the jobs of tasks of many jobs)")
+                        "HTCondor; the HTCondor jobs of tasks of many jobs are removed whatever "
+                        "the executor (from the schedd of CONDOR_CONFIG)")
 
 
 def cancel(args) -> int:
     from ..cancel import cancel as cancel_builds
+    from ..condor import CondorPool
     from ..scheduler import make_executor
     ctrl = runctrl(args)
     summary = cancel_builds(ctrl, lambda: make_executor(args.executor, settings=args.settings),
-                            args.task, args.to)
+                            args.task, args.to, lambda: CondorPool(settings=args.settings))
     for message in summary.warnings:
         warn(message)
     for message in summary.errors:
@@ -35,5 +38,6 @@ def cancel(args) -> int:
     what = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.builds.items()))
     print(f"campaign {ctrl.campaign!r}: {builds} build(s) cancelled"
           + (f" ({what})" if what else "")
+          + (f"; {summary.jobs} HTCondor job(s) removed" if summary.jobs else "")
           + f"; {len(summary.rows)} (run, task) set to {args.to}")
     return 1 if summary.errors else 0
