@@ -119,15 +119,14 @@ def _report_idle(influx: Influx, campaign: str, task: str, submitted) -> None:
                                               for run in spec.runs})
 
 
-def _descriptions(influx: Influx, campaign: str) -> dict[tuple[str, str], dict]:
-    """The recorded submit description of every job of the campaign, by (task, jid)."""
-    found = {}
-    for series in influx.query(f"SELECT last(submit) AS submit FROM job WHERE campaign = "
-                               f"{quote_str(campaign)} AND jid != '' AND submit != '' "
-                               "GROUP BY task, jid"):
-        for row in series.dicts():
-            found[(series.tags["task"], series.tags["jid"])] = json.loads(row["submit"])
-    return found
+def _recorded(influx: Influx, campaign: str, field: str) -> dict[tuple[str, str], object]:
+    """The latest ``field`` (``condor_id``, ``submit``) of every job of the campaign
+    submitted here (its ``idle`` reports carry both), by (task, jid)."""
+    return {(series.tags["task"], series.tags["jid"]): row[1]
+            for series in influx.query(
+                f"SELECT last({field}) FROM job WHERE campaign = {quote_str(campaign)} AND "
+                f"jid != '' AND {field} != '' GROUP BY task, jid")
+            for row in series.values}
 
 
 def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of,
@@ -136,17 +135,18 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
 
     ``pool_of()`` gives the :class:`CondorPool` (made only when a job needs the
     schedd). One query when every job is done (or there is none); else one for the
-    submit descriptions (only jobs submitted here are checked: an ECAL script's own
+    jobs' cluster ids (only jobs submitted here are checked: an ECAL script's own
     jobs reported through JobCtrl are its own), one for the roll-up, one queue read
-    and one history query for all the jobs in flight no longer queued.
+    and one history query for all the jobs in flight no longer queued; and one for
+    the submit descriptions when a job is to be resubmitted.
     """
     jobs = taskjobs.read_jobs(influx, campaign, None)
     if all(job.status == JobStatus.DONE for job in jobs):
         return Checked()
-    # only the jobs submitted here (their description recorded) are checked and
-    # resubmitted; jobs an ECAL script submits and reports itself (JobCtrl) are its own
-    recorded = _descriptions(influx, campaign)
-    jobs = [job for job in jobs if (job.task, job.jid) in recorded]
+    # only the jobs submitted here (a cluster id recorded) are checked and resubmitted;
+    # jobs an ECAL script submits and reports itself (JobCtrl) are its own
+    submitted = _recorded(influx, campaign, "condor_id")
+    jobs = [job for job in jobs if (job.task, job.jid) in submitted]
     dead: dict[tuple[str, str], tuple[JobStatus, str]] = {}
     in_flight = [job for job in jobs if job.status in (JobStatus.IDLE, JobStatus.RUNNING)]
     if in_flight:
@@ -198,7 +198,9 @@ def check(influx: Influx, campaign: str, workflows: dict[str, Workflow], pool_of
         # else: its back-off is not over (Checked.waiting)
     if points:
         influx.write(points)
-    resubmitted = _resubmit(influx, campaign, due, recorded, pool_of, warnings) if due else 0
+    # the submit descriptions (~1.5 kB a job) are read only when a job is to go again
+    resubmitted = _resubmit(influx, campaign, due, _recorded(influx, campaign, "submit"),
+                            pool_of, warnings) if due else 0
     changes = taskjobs.roll_up(influx, campaign)
     if exhausted:
         _mark_exhausted(influx, campaign, exhausted, workflows, now)
@@ -214,11 +216,11 @@ def _resubmit(influx: Influx, campaign: str, due: list, recorded: dict, pool_of,
     pool = pool_of()
     by_task = defaultdict(list)
     for job in due:
-        description = recorded.get((job.task, job.jid))
-        if description is None:
+        if (job.task, job.jid) not in recorded:
             warnings.append(f"{job.task} job {job.jid}: no recorded submit description: "
                             "not resubmitted")
             continue
+        description = json.loads(recorded[job.task, job.jid])
         try:
             cluster = pool.submit(description, f"resubmitting {job.task} job {job.jid}")
         except CondorError as err:

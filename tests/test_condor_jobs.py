@@ -223,3 +223,28 @@ def test_demo_with_the_htcondor_executor(condor_pool, tmp_path):
     assert re.search(r"^demo-split +0 +0 +0 +3 +0 +3 ", final, re.M)
     run = job.split("/")[-1].split("-")[0]
     assert re.search(rf"^demo-split +{run} +0 +0 +3 +0 +1$", final, re.M)
+
+
+def test_a_cycle_reads_the_submit_descriptions_only_to_resubmit(client, influxd, db):
+    """~1.5 kB a job: a cycle whose jobs wait (here: one failed, its back-off not over)
+    reads their cluster ids, not their descriptions, and needs no schedd."""
+    from ecaljenkins.condorjobs import JobSpec, _report_idle, check
+    from ecaljenkins.influx import Influx
+    from fixtures.influx import WRITER
+    wf = Workflow("split", "s", max_retries=2, retry_delay=600)
+    make_campaign(client, "c1", [wf], make_runs(1))
+    _report_idle(client, "c1", "split", [(JobSpec("0", (R,)), {"executable": "/bin/true"},
+                                          "7.0")])
+    taskjobs.report(client, "c1", "split", {"0": [R]}, "failed")
+    queries = []
+
+    class Recording(Influx):
+        def query(self, q, **kwargs):
+            queries.append(q)
+            return super().query(q, **kwargs)
+
+    recording = Recording.from_settings(influxd.settings(*WRITER, db=db))
+    checked = check(recording, "c1", {"split": wf}, None, time.time(), [])
+    assert (checked.waiting, checked.resubmitted) == (frozenset({("split", R)}), 0)
+    assert any("condor_id" in q for q in queries)
+    assert not any("submit" in q for q in queries), queries
