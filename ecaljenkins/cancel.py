@@ -76,9 +76,11 @@ def cancel(ctrl: RunCtrl, executor_factory, task: str | None = None,
         raise NotFound(f"task {task!r} is not in campaign {ctrl.campaign!r}"
                        + did_you_mean(task, set(state.rows) | camp.active_tasks))
     flights = [f for f in state.flights() if task in (None, f.task)]
-    with_jobs = [Flight(name, tuple(rows)) for name, rows in
-                 ((name, [row for row in rows if row.status in IN_FLIGHT and row.jobs])
-                  for name, rows in state.rows.items() if task in (None, name)) if rows]
+    with_jobs = []   # rows rolled up from the HTCondor jobs of a task (its build over)
+    for name, rows in state.rows.items():
+        jobs_rows = tuple(row for row in rows if row.status in IN_FLIGHT and row.jobs)
+        if jobs_rows and task in (None, name):
+            with_jobs.append(Flight(name, jobs_rows))
     summary = CancelSummary()
     if not (flights or with_jobs):
         return summary
@@ -113,10 +115,7 @@ def _cancel_builds(ctrl: RunCtrl, executor, flights: list[Flight],
     """Cancel each build with its executor; the flights whose rows are to change."""
     cancelled = []
     for flight in flights:
-        first = flight.rows[0]
-        ref = BuildRef(ctrl.influx.db, ctrl.campaign, flight.task,
-                       tuple(row.run for row in flight.rows), first.queue_id or 0,
-                       first.build or 0, first.trigger or "")
+        ref = BuildRef.of(ctrl.influx.db, ctrl.campaign, flight)
         runs = ",".join(map(str, ref.runs))
         try:
             outcome = executor.cancel(ref)

@@ -78,6 +78,14 @@ class BuildRef(NamedTuple):
     build: int = 0
     trigger: str = ""
 
+    @classmethod
+    def of(cls, db: str, campaign: str, flight) -> "BuildRef":
+        """The build of a :class:`~ecaljenkins.scheduler.state.Flight` (its rows share
+        the ids of their first)."""
+        first = flight.rows[0]
+        return cls(db, campaign, flight.task, tuple(row.run for row in flight.rows),
+                   first.queue_id or 0, first.build or 0, first.trigger or "")
+
     @property
     def job(self) -> str:
         return job_name(self.db, self.campaign, self.task)

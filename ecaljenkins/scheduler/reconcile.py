@@ -100,10 +100,7 @@ def reconcile(influx: Influx, executor, state: CampaignState, report: CampaignRe
     flights = state.flights()
     prefetch = getattr(executor, "prefetch", None)
     if prefetch is not None and flights:   # the htcondor executor: one history query
-        prefetch([BuildRef(influx.db, state.campaign.name, flight.task,
-                           tuple(row.run for row in flight.rows), flight.rows[0].queue_id or 0,
-                           flight.rows[0].build or 0, flight.rows[0].trigger or "")
-                  for flight in flights])
+        prefetch([BuildRef.of(influx.db, state.campaign.name, flight) for flight in flights])
     for flight in flights:
         first = flight.rows[0]
         fact = executor.locate(job_name(influx.db, state.campaign.name, flight.task),

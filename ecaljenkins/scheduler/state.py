@@ -55,11 +55,6 @@ class FillEnd(NamedTuple):
     #: why the registry could not tell (a warning was given)
     error: str | None = None
 
-    @property
-    def over(self) -> bool:
-        """The fill ended and every run of it is closed: its group cannot grow."""
-        return self.end is not None and not self.open_runs and self.error is None
-
 
 class Mark(NamedTuple):
     """A campaign's stored low-water mark: rows below ``run`` settled as of ``seen`` (ns);
